@@ -1,0 +1,139 @@
+//! Parsing the attribute: `query | mutation | action`, `internal`, `name = ".."`.
+
+use proc_macro2::{Span, TokenStream};
+use syn::parse::Parser;
+use syn::punctuated::Punctuated;
+use syn::spanned::Spanned;
+use syn::{Expr, ExprLit, Lit, LitStr, Meta, Token};
+
+/// The kind of procedure.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Query,
+    Mutation,
+    Action,
+}
+
+impl Kind {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Kind::Query => "query",
+            Kind::Mutation => "mutation",
+            Kind::Action => "action",
+        }
+    }
+}
+
+/// The attribute's options, checked.
+pub(crate) struct Options {
+    pub(crate) kind: Kind,
+    pub(crate) internal: bool,
+    pub(crate) name: Option<LitStr>,
+}
+
+const EXPECTED: &str =
+    "expected `query`, `mutation` or `action`, then optionally `internal` and `name = \"..\"`";
+
+pub(crate) fn parse(attr: TokenStream) -> syn::Result<Options> {
+    let metas = Punctuated::<Meta, Token![,]>::parse_terminated.parse2(attr)?;
+    let mut kind: Option<(Kind, Span)> = None;
+    let mut internal = false;
+    let mut name = None;
+    let mut errors: Option<syn::Error> = None;
+    let mut fail = |e: syn::Error| match &mut errors {
+        Some(all) => all.combine(e),
+        None => errors = Some(e),
+    };
+    for meta in metas {
+        match &meta {
+            Meta::Path(path) if path.get_ident().is_some() => {
+                let word = path.get_ident().map(|i| i.to_string()).unwrap_or_default();
+                let this = match word.as_str() {
+                    "query" => Some(Kind::Query),
+                    "mutation" => Some(Kind::Mutation),
+                    "action" => Some(Kind::Action),
+                    "internal" => {
+                        if internal {
+                            fail(syn::Error::new(path.span(), "`internal` is given twice"));
+                        }
+                        internal = true;
+                        None
+                    }
+                    other => {
+                        fail(syn::Error::new(
+                            path.span(),
+                            format!("unknown procedure option `{other}`: {EXPECTED}"),
+                        ));
+                        None
+                    }
+                };
+                if let Some(this) = this {
+                    if let Some((first, _)) = kind {
+                        fail(syn::Error::new(
+                            path.span(),
+                            format!(
+                                "a procedure has one kind: it is already a {}",
+                                first.as_str()
+                            ),
+                        ));
+                    } else {
+                        kind = Some((this, path.span()));
+                    }
+                }
+            }
+            Meta::NameValue(nv) if nv.path.is_ident("name") => match &nv.value {
+                Expr::Lit(ExprLit {
+                    lit: Lit::Str(s), ..
+                }) => {
+                    if let Err(reason) = check_name(&s.value()) {
+                        fail(syn::Error::new(s.span(), reason));
+                    } else if name.is_some() {
+                        fail(syn::Error::new(s.span(), "`name` is given twice"));
+                    } else {
+                        name = Some(s.clone());
+                    }
+                }
+                other => fail(syn::Error::new(
+                    other.span(),
+                    "`name` takes a string: `name = \"getTeam\"`",
+                )),
+            },
+            other => fail(syn::Error::new(
+                other.span(),
+                format!("unknown procedure option: {EXPECTED}"),
+            )),
+        }
+    }
+    if let Some(errors) = errors {
+        return Err(errors);
+    }
+    match kind {
+        Some((kind, _)) => Ok(Options {
+            kind,
+            internal,
+            name,
+        }),
+        None => Err(syn::Error::new(
+            Span::call_site(),
+            "missing procedure kind: write `#[procedure(query)]`, `#[procedure(mutation)]` or `#[procedure(action)]`",
+        )),
+    }
+}
+
+/// A Convex function name: an identifier of ASCII letters, digits and `_`.
+fn check_name(name: &str) -> Result<(), String> {
+    let mut chars = name.chars();
+    match chars.next() {
+        None => Err("a procedure name cannot be empty".to_owned()),
+        Some(c) if !(c.is_ascii_alphabetic() || c == '_') => Err(format!(
+            "invalid procedure name `{name}`: it must start with a letter or `_`"
+        )),
+        _ if !chars.all(|c| c.is_ascii_alphanumeric() || c == '_') => Err(format!(
+            "invalid procedure name `{name}`: use only ASCII letters, digits and `_`"
+        )),
+        _ if name.len() > 64 => Err(format!(
+            "invalid procedure name `{name}`: at most 64 characters"
+        )),
+        _ => Ok(()),
+    }
+}

@@ -1,0 +1,260 @@
+//! Checking the function into a model: the procedure's kind, names, argument and output types.
+
+use proc_macro2::Span;
+use syn::spanned::Spanned;
+use syn::{
+    FnArg, GenericArgument, Ident, ItemFn, Pat, PathArguments, ReturnType, Type, Visibility,
+};
+
+use super::attr::{Kind, Options};
+
+/// A checked procedure.
+pub(crate) struct Procedure<'f> {
+    pub(crate) function: &'f ItemFn,
+    pub(crate) kind: Kind,
+    pub(crate) internal: bool,
+    /// The exported name (the path's last part).
+    pub(crate) export_name: String,
+    /// The function's name, also the marker type's and the caller method's.
+    pub(crate) ident: &'f Ident,
+    pub(crate) vis: &'f Visibility,
+    /// The name the generated wrapper gives the context parameter.
+    pub(crate) ctx_ident: Ident,
+    /// The argument parameter, if the procedure takes one.
+    pub(crate) args: Option<Args<'f>>,
+    /// `T` in `Result<T>`.
+    pub(crate) output: &'f Type,
+    /// The declared return type, `Result<T>`.
+    pub(crate) return_type: &'f Type,
+}
+
+pub(crate) struct Args<'f> {
+    pub(crate) ident: Ident,
+    pub(crate) ty: &'f Type,
+}
+
+impl Kind {
+    /// The context type's name, and how to write the parameter.
+    fn context(self) -> (&'static str, &'static str) {
+        match self {
+            Kind::Query => ("QueryCtx", "&QueryCtx<'_>"),
+            Kind::Mutation => ("MutationCtx", "&MutationCtx<'_>"),
+            Kind::Action => ("ActionCtx", "&ActionCtx"),
+        }
+    }
+
+    fn from_context(name: &str) -> Option<Kind> {
+        match name {
+            "QueryCtx" => Some(Kind::Query),
+            "MutationCtx" => Some(Kind::Mutation),
+            "ActionCtx" => Some(Kind::Action),
+            _ => None,
+        }
+    }
+}
+
+/// Collects every error instead of stopping at the first.
+#[derive(Default)]
+struct Errors(Option<syn::Error>);
+
+impl Errors {
+    fn push(&mut self, span: Span, message: impl std::fmt::Display) {
+        let e = syn::Error::new(span, message);
+        match &mut self.0 {
+            Some(all) => all.combine(e),
+            None => self.0 = Some(e),
+        }
+    }
+}
+
+impl<'f> Procedure<'f> {
+    pub(crate) fn check(options: Options, function: &'f ItemFn) -> syn::Result<Self> {
+        let sig = &function.sig;
+        let kind = options.kind;
+        let (ctx_name, ctx_written) = kind.context();
+        let mut errors = Errors::default();
+
+        if sig.asyncness.is_none() {
+            errors.push(
+                sig.fn_token.span,
+                format!(
+                    "a procedure must be an `async fn`: write `async fn {}`",
+                    sig.ident
+                ),
+            );
+        }
+        if let Some(constness) = &sig.constness {
+            errors.push(constness.span, "a procedure cannot be a `const fn`");
+        }
+        if let Some(unsafety) = &sig.unsafety {
+            errors.push(unsafety.span, "a procedure cannot be `unsafe`");
+        }
+        if let Some(abi) = &sig.abi {
+            errors.push(abi.span(), "a procedure cannot have an `extern` ABI");
+        }
+        if !sig.generics.params.is_empty() || sig.generics.where_clause.is_some() {
+            errors.push(
+                sig.generics.span(),
+                "a procedure cannot be generic: its argument and result types must be concrete",
+            );
+        }
+        if let Some(variadic) = &sig.variadic {
+            errors.push(variadic.span(), "a procedure cannot be variadic");
+        }
+
+        let mut inputs = sig.inputs.iter();
+        let ctx_ident = match inputs.next() {
+            None => {
+                errors.push(
+                    sig.paren_token.span.join(),
+                    format!(
+                        "a {} takes `{ctx_written}` as its first parameter",
+                        kind.as_str()
+                    ),
+                );
+                Ident::new("ctx", Span::call_site())
+            }
+            Some(FnArg::Receiver(receiver)) => {
+                errors.push(
+                    receiver.span(),
+                    "a procedure is a free function: it cannot take `self`",
+                );
+                Ident::new("ctx", Span::call_site())
+            }
+            Some(FnArg::Typed(param)) => {
+                check_context(&param.ty, kind, ctx_name, ctx_written, &mut errors);
+                param_ident(&param.pat, "__convoke_ctx")
+            }
+        };
+        let args = match inputs.next() {
+            None => None,
+            Some(FnArg::Receiver(receiver)) => {
+                errors.push(
+                    receiver.span(),
+                    "a procedure is a free function: it cannot take `self`",
+                );
+                None
+            }
+            Some(FnArg::Typed(param)) => {
+                if let Type::Reference(r) = &*param.ty {
+                    errors.push(
+                        r.span(),
+                        "procedure arguments are taken by value: use an owned type (arguments are deserialized, so they cannot borrow)",
+                    );
+                }
+                Some(Args {
+                    ident: param_ident(&param.pat, "__convoke_args"),
+                    ty: &param.ty,
+                })
+            }
+        };
+        for extra in inputs {
+            errors.push(
+                extra.span(),
+                "a procedure takes at most two parameters, the context and one argument value: put several values in one struct",
+            );
+        }
+
+        let (output, return_type) = match &sig.output {
+            ReturnType::Default => {
+                errors.push(
+                    sig.ident.span(),
+                    "a procedure must return `Result<T>` (`convoke::Result`)",
+                );
+                return Err(errors
+                    .0
+                    .unwrap_or_else(|| unreachable_error(sig.ident.span())));
+            }
+            ReturnType::Type(_, ty) => match result_ok_type(ty) {
+                Some(output) => (output, &**ty),
+                None => {
+                    errors.push(
+                        ty.span(),
+                        "a procedure must return `Result<T>` (`convoke::Result`)",
+                    );
+                    return Err(errors.0.unwrap_or_else(|| unreachable_error(ty.span())));
+                }
+            },
+        };
+
+        if let Some(errors) = errors.0 {
+            return Err(errors);
+        }
+        Ok(Procedure {
+            function,
+            kind,
+            internal: options.internal,
+            export_name: options
+                .name
+                .map(|n| n.value())
+                .unwrap_or_else(|| sig.ident.to_string()),
+            ident: &sig.ident,
+            vis: &function.vis,
+            ctx_ident,
+            args,
+            output,
+            return_type,
+        })
+    }
+}
+
+/// An error for a path that always has one pushed before; keeps the code panic-free.
+fn unreachable_error(span: Span) -> syn::Error {
+    syn::Error::new(span, "invalid procedure")
+}
+
+fn check_context(ty: &Type, kind: Kind, ctx_name: &str, ctx_written: &str, errors: &mut Errors) {
+    let found = match ty {
+        Type::Reference(r) if r.mutability.is_none() => match &*r.elem {
+            Type::Path(p) => p.path.segments.last().map(|s| s.ident.to_string()),
+            _ => None,
+        },
+        _ => None,
+    };
+    match found.as_deref() {
+        Some(name) if name == ctx_name => {}
+        Some(other) if Kind::from_context(other).is_some() => {
+            let other_kind = Kind::from_context(other)
+                .map(Kind::as_str)
+                .unwrap_or_default();
+            errors.push(
+                ty.span(),
+                format!(
+                    "the first parameter of a {} must be `{ctx_written}`, not `&{other}`: declare it as `#[procedure({other_kind})]` or change the context",
+                    kind.as_str(),
+                ),
+            );
+        }
+        _ => errors.push(
+            ty.span(),
+            format!(
+                "the first parameter of a {} must be its context, `{ctx_written}`",
+                kind.as_str()
+            ),
+        ),
+    }
+}
+
+/// The name to forward a parameter by: its identifier, or `fallback` for a pattern.
+fn param_ident(pat: &Pat, fallback: &str) -> Ident {
+    match pat {
+        Pat::Ident(p) if p.subpat.is_none() => p.ident.clone(),
+        _ => Ident::new(fallback, pat.span()),
+    }
+}
+
+/// `T` in `Result<T>` or `Result<T, E>`.
+fn result_ok_type(ty: &Type) -> Option<&Type> {
+    let Type::Path(p) = ty else { return None };
+    let last = p.path.segments.last()?;
+    if last.ident != "Result" {
+        return None;
+    }
+    let PathArguments::AngleBracketed(args) = &last.arguments else {
+        return None;
+    };
+    match args.args.first()? {
+        GenericArgument::Type(t) => Some(t),
+        _ => None,
+    }
+}

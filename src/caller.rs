@@ -1,0 +1,94 @@
+//! What generated module callers return: the [`Call`] future, schedule times and ids.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::{Duration, SystemTime};
+
+use crate::error::Result;
+
+type BoxedCall<'c, T> = Pin<Box<dyn Future<Output = Result<T>> + Send + 'c>>;
+
+/// The future of one call made through a module caller: `caller.get_team(args).await`.
+///
+/// A named type (rather than an `async fn`) so that a forbidden call reports one clear
+/// error. Awaiting it runs the call; dropping it unawaited runs nothing.
+#[must_use = "a call does nothing unless awaited"]
+pub struct Call<'c, T> {
+    state: CallState<'c, T>,
+}
+
+enum CallState<'c, T> {
+    Ready(Option<Result<T>>),
+    Running(BoxedCall<'c, T>),
+}
+
+impl<'c, T> Call<'c, T> {
+    /// A call that runs `future`.
+    pub(crate) fn new(future: impl Future<Output = Result<T>> + Send + 'c) -> Self {
+        Call {
+            state: CallState::Running(Box::pin(future)),
+        }
+    }
+
+    /// A call whose outcome is already known (e.g. the depth limit was reached).
+    pub(crate) fn ready(result: Result<T>) -> Self {
+        Call {
+            state: CallState::Ready(Some(result)),
+        }
+    }
+}
+
+// Nothing in a `Call` is structurally pinned: the running future is boxed and the ready
+// result is only moved out.
+impl<T> Unpin for Call<'_, T> {}
+
+impl<T> Future for Call<'_, T> {
+    type Output = Result<T>;
+
+    #[inline]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        match &mut this.state {
+            CallState::Running(future) => future.as_mut().poll(cx),
+            CallState::Ready(result) => match result.take() {
+                Some(result) => Poll::Ready(result),
+                None => Poll::Pending,
+            },
+        }
+    }
+}
+
+impl<T> fmt::Debug for Call<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Call").finish_non_exhaustive()
+    }
+}
+
+/// When a scheduled function should run: `schedule().after(..)`, `.at(..)` or `.now()`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScheduleTime {
+    /// After a delay from the moment of scheduling.
+    After(Duration),
+    /// At a point in time; a time in the past means at once.
+    At(SystemTime),
+}
+
+/// The id of a scheduled function, as `schedule()` returns it and `cancel` takes it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(transparent)]
+pub struct ScheduledFunctionId(String);
+
+impl ScheduledFunctionId {
+    /// The id as a string.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for ScheduledFunctionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}

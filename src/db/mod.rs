@@ -1,0 +1,283 @@
+//! The document database as procedures see it: `ctx.db()`.
+//!
+//! Queries get a [`DatabaseReader`], mutations a [`DatabaseWriter`]; both work inside the
+//! context's transaction. Documents are typed through [`Table`] and serde; every document
+//! also has the system fields `_id` and `_creationTime`, reached through [`Doc`].
+
+mod id;
+mod transaction;
+
+use std::fmt;
+use std::marker::PhantomData;
+use std::ops::Deref;
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+pub use id::{DocumentId, Id};
+pub(crate) use transaction::Transaction;
+
+pub use crate::store::Order;
+use crate::store::{Document, StoreError};
+use crate::value::{self, Object, Value};
+
+/// A document type stored in a table: `#[derive(Table)] #[table(name = "teams")]`.
+///
+/// The derive names the table after the struct in snake case unless `name` is given.
+pub trait Table: Serialize + DeserializeOwned + Send + Sync + 'static {
+    /// The table's name.
+    const NAME: &'static str;
+}
+
+/// A document read from the database: the system fields and the typed value.
+///
+/// Dereferences to the value, and serializes as one object (`_id`, `_creationTime`, then
+/// the value's fields), as Convex returns documents.
+#[derive(Clone, PartialEq)]
+pub struct Doc<T> {
+    id: Id<T>,
+    creation_time: f64,
+    value: T,
+}
+
+impl<T> Doc<T> {
+    /// `_id`.
+    pub fn id(&self) -> Id<T> {
+        self.id
+    }
+
+    /// `_creationTime`, in milliseconds since the Unix epoch.
+    pub fn creation_time(&self) -> f64 {
+        self.creation_time
+    }
+
+    /// The typed value, without the system fields.
+    pub fn into_inner(self) -> T {
+        self.value
+    }
+}
+
+impl<T: Table> Doc<T> {
+    fn from_document(doc: &Document) -> Result<Self, StoreError> {
+        let value = value::from_value(Value::Object(doc.fields.clone()))?;
+        Ok(Doc {
+            id: doc.id.typed()?,
+            creation_time: doc.creation_time,
+            value,
+        })
+    }
+}
+
+impl<T> Deref for Doc<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.value
+    }
+}
+
+impl<T: Table + fmt::Debug> fmt::Debug for Doc<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Doc")
+            .field("_id", &self.id)
+            .field("_creationTime", &self.creation_time)
+            .field("value", &self.value)
+            .finish()
+    }
+}
+
+impl<T: Table> Serialize for Doc<T> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let fields = value::to_value(&self.value)
+            .map_err(serde::ser::Error::custom)?
+            .into_object()
+            .ok_or_else(|| serde::ser::Error::custom("a document must serialize to an object"))?;
+        Document {
+            id: self.id.document_id(),
+            creation_time: self.creation_time,
+            fields,
+        }
+        .to_value()
+        .serialize(serializer)
+    }
+}
+
+impl<'de, T: Table> Deserialize<'de> for Doc<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::Error as _;
+        let mut object = match Value::deserialize(deserializer)? {
+            Value::Object(object) => object,
+            other => {
+                return Err(D::Error::custom(format!(
+                    "a document must be an object, not {}",
+                    other.type_name()
+                )));
+            }
+        };
+        let id = match object.shift_remove("_id") {
+            Some(Value::String(s)) => s.parse::<Id<T>>().map_err(D::Error::custom)?,
+            _ => return Err(D::Error::missing_field("_id")),
+        };
+        let creation_time = match object.shift_remove("_creationTime") {
+            Some(Value::Float64(t)) => t,
+            Some(Value::Int64(t)) => t as f64,
+            _ => return Err(D::Error::missing_field("_creationTime")),
+        };
+        let value = value::from_value(Value::Object(object)).map_err(D::Error::custom)?;
+        Ok(Doc {
+            id,
+            creation_time,
+            value,
+        })
+    }
+}
+
+fn to_fields<T: Serialize + ?Sized>(value: &T) -> Result<Object, StoreError> {
+    match value::to_value(value)? {
+        Value::Object(object) => Ok(object),
+        other => Err(StoreError::NotAnObject {
+            found: other.type_name(),
+        }),
+    }
+}
+
+/// Reads the database inside a transaction: `ctx.db()` in a query (and, through
+/// [`DatabaseWriter`]'s `Deref`, in a mutation).
+#[derive(Clone, Copy)]
+pub struct DatabaseReader<'a> {
+    tx: &'a Transaction,
+}
+
+impl<'a> DatabaseReader<'a> {
+    pub(crate) fn new(tx: &'a Transaction) -> Self {
+        DatabaseReader { tx }
+    }
+
+    /// The document with this id, or `None`.
+    pub async fn get<T: Table>(&self, id: Id<T>) -> Result<Option<Doc<T>>, StoreError> {
+        match self.tx.get(&id.document_id())? {
+            Some(doc) => Ok(Some(Doc::from_document(&doc)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Any document by untyped id, as a [`Value`] object with its system fields.
+    pub async fn get_value(&self, id: &DocumentId) -> Result<Option<Value>, StoreError> {
+        Ok(self.tx.get(id)?.map(|doc| doc.to_value()))
+    }
+
+    /// A query over table `T`: `ctx.db().query::<Team>().order(Order::Desc).take(10).await`.
+    pub fn query<T: Table>(&self) -> Query<'a, T> {
+        Query {
+            tx: self.tx,
+            order: Order::Asc,
+            filter: None,
+            table: PhantomData,
+        }
+    }
+}
+
+type Filter<T> = Box<dyn Fn(&T) -> bool + Send + Sync>;
+
+/// A query over one table, in creation order unless [`order`](Query::order) says otherwise.
+///
+/// The whole table counts as read for conflict detection, whatever the filter keeps.
+#[must_use = "a query does nothing until collected"]
+pub struct Query<'a, T> {
+    tx: &'a Transaction,
+    order: Order,
+    filter: Option<Filter<T>>,
+    table: PhantomData<fn() -> T>,
+}
+
+impl<T: Table> Query<'_, T> {
+    /// Oldest first ([`Order::Asc`], the default) or newest first.
+    pub fn order(mut self, order: Order) -> Self {
+        self.order = order;
+        self
+    }
+
+    /// Keeps only the documents for which `keep` returns `true`.
+    pub fn filter(mut self, keep: impl Fn(&T) -> bool + Send + Sync + 'static) -> Self {
+        self.filter = Some(Box::new(keep));
+        self
+    }
+
+    fn run(self, limit: Option<usize>) -> Result<Vec<Doc<T>>, StoreError> {
+        let docs = self.tx.scan(T::NAME, self.order)?;
+        let mut out = Vec::new();
+        for doc in docs {
+            if limit.is_some_and(|n| out.len() >= n) {
+                break;
+            }
+            let doc = Doc::<T>::from_document(&doc)?;
+            if self.filter.as_ref().is_none_or(|keep| keep(&doc.value)) {
+                out.push(doc);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every matching document.
+    pub async fn collect(self) -> Result<Vec<Doc<T>>, StoreError> {
+        self.run(None)
+    }
+
+    /// At most `n` matching documents.
+    pub async fn take(self, n: usize) -> Result<Vec<Doc<T>>, StoreError> {
+        self.run(Some(n))
+    }
+
+    /// The first matching document, if any.
+    pub async fn first(self) -> Result<Option<Doc<T>>, StoreError> {
+        Ok(self.run(Some(1))?.into_iter().next())
+    }
+}
+
+/// Reads and writes the database inside a transaction: `ctx.db()` in a mutation.
+///
+/// Dereferences to [`DatabaseReader`] for reads, which see this transaction's writes.
+#[derive(Clone, Copy)]
+pub struct DatabaseWriter<'a> {
+    reader: DatabaseReader<'a>,
+}
+
+impl<'a> DatabaseWriter<'a> {
+    pub(crate) fn new(tx: &'a Transaction) -> Self {
+        DatabaseWriter {
+            reader: DatabaseReader { tx },
+        }
+    }
+
+    /// Inserts a new document into `T`'s table and returns its id.
+    pub async fn insert<T: Table>(&self, value: &T) -> Result<Id<T>, StoreError> {
+        let id = self.reader.tx.insert(T::NAME, to_fields(value)?)?;
+        id.typed()
+    }
+
+    /// Merges `fields` (any serializable object, e.g. a `serde_json::json!` value or a struct
+    /// of optional fields) into the document: listed fields are set, others kept.
+    pub async fn patch<T: Table>(
+        &self,
+        id: Id<T>,
+        fields: &(impl Serialize + ?Sized),
+    ) -> Result<(), StoreError> {
+        self.reader.tx.patch(&id.document_id(), to_fields(fields)?)
+    }
+
+    /// Replaces the document's fields with `value`; `_id` and `_creationTime` stay.
+    pub async fn replace<T: Table>(&self, id: Id<T>, value: &T) -> Result<(), StoreError> {
+        self.reader.tx.replace(&id.document_id(), to_fields(value)?)
+    }
+
+    /// Deletes the document.
+    pub async fn delete<T: Table>(&self, id: Id<T>) -> Result<(), StoreError> {
+        self.reader.tx.delete(&id.document_id())
+    }
+}
+
+impl<'a> Deref for DatabaseWriter<'a> {
+    type Target = DatabaseReader<'a>;
+    fn deref(&self) -> &DatabaseReader<'a> {
+        &self.reader
+    }
+}

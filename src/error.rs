@@ -1,0 +1,188 @@
+//! The runtime's error type: what a procedure returns and what a caller sees.
+
+use crate::procedure::ProcedureKind;
+use crate::store::StoreError;
+use crate::value::{Value, ValueError};
+
+/// `Result` with [`Error`] as the default error: the return type of every procedure.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong when calling a procedure.
+///
+/// Procedures return their own failures as [`Error::user`] (Convex's `ConvexError`), which
+/// carries a message and optional data to the caller. The other variants come from the
+/// runtime: unknown paths, bad arguments, conflicts, depth limits, panics.
+///
+/// ```
+/// use convoke::Error;
+/// let err = Error::user_with_data("team is full", serde_json::json!({ "max": 10 })).unwrap();
+/// assert!(err.is_user());
+/// assert_eq!(err.to_string(), "team is full");
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// An error the procedure chose to return, with optional data for the caller.
+    #[error("{message}")]
+    User {
+        /// What happened, for people.
+        message: String,
+        /// Structured data for programs (Convex's `errorData`).
+        data: Option<Value>,
+    },
+    /// No procedure is registered under this path.
+    #[error("Could not find function for '{path}'")]
+    UnknownProcedure {
+        /// The path that was asked for.
+        path: String,
+    },
+    /// The procedure exists but is of another kind than the entry point expects.
+    #[error("'{path}' is a {actual}, but was called as a {expected}")]
+    WrongKind {
+        /// The procedure's path.
+        path: String,
+        /// The kind the entry point runs.
+        expected: ProcedureKind,
+        /// The procedure's kind.
+        actual: ProcedureKind,
+    },
+    /// The arguments do not match the procedure's argument type.
+    #[error("invalid arguments for '{path}': {reason}")]
+    InvalidArguments {
+        /// The procedure's path.
+        path: String,
+        /// Why the arguments were rejected.
+        reason: String,
+    },
+    /// The procedure's result could not be encoded as a value.
+    #[error("'{path}' returned a value that cannot be encoded: {reason}")]
+    InvalidOutput {
+        /// The procedure's path.
+        path: String,
+        /// Why the value could not be encoded.
+        reason: String,
+    },
+    /// Calls nested deeper than the runtime allows.
+    #[error(
+        "call depth limit exceeded: calling '{path}' would nest calls {depth} deep (the limit is {max})"
+    )]
+    DepthExceeded {
+        /// The procedure that was about to be called.
+        path: String,
+        /// The depth the call would have had.
+        depth: u32,
+        /// The configured limit.
+        max: u32,
+    },
+    /// Scheduling was asked for, but this runtime runs no scheduler.
+    #[error("the scheduler is not enabled in this runtime: nothing was scheduled")]
+    SchedulerNotEnabled,
+    /// The procedure panicked; its transaction was rolled back.
+    #[error("'{path}' panicked: {message}")]
+    Panicked {
+        /// The procedure's path.
+        path: String,
+        /// The panic's message, when it had one.
+        message: String,
+    },
+    /// A mutation kept conflicting with concurrent writes and was given up.
+    #[error(
+        "mutation '{path}' conflicted with concurrent writes {attempts} times and was given up: {source}"
+    )]
+    TooManyConflicts {
+        /// The mutation's path.
+        path: String,
+        /// How many times it ran.
+        attempts: u32,
+        /// The last conflict.
+        #[source]
+        source: StoreError,
+    },
+    /// Two procedures were registered under one path.
+    #[error("two procedures are registered under the path '{path}'")]
+    DuplicateProcedure {
+        /// The path both use.
+        path: String,
+    },
+    /// A value could not be converted to or from Convex's data model.
+    #[error(transparent)]
+    Value(#[from] ValueError),
+    /// The document store refused an operation.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl Error {
+    /// A user error with a message, like throwing `new ConvexError(message)` in Convex.
+    pub fn user(message: impl Into<String>) -> Self {
+        Error::User {
+            message: message.into(),
+            data: None,
+        }
+    }
+
+    /// A user error with a message and data for the caller (Convex's `errorData`).
+    ///
+    /// Fails only when `data` cannot be encoded as a [`Value`].
+    pub fn user_with_data(
+        message: impl Into<String>,
+        data: impl serde::Serialize,
+    ) -> std::result::Result<Self, ValueError> {
+        Ok(Error::User {
+            message: message.into(),
+            data: Some(crate::value::to_value(&data)?),
+        })
+    }
+
+    /// The data of a user error, if any.
+    pub fn data(&self) -> Option<&Value> {
+        match self {
+            Error::User { data, .. } => data.as_ref(),
+            _ => None,
+        }
+    }
+
+    /// Whether the procedure itself returned this error (see [`Error::user`]).
+    pub fn is_user(&self) -> bool {
+        matches!(self, Error::User { .. })
+    }
+
+    /// Whether this is an optimistic-concurrency conflict (retried or given up).
+    pub fn is_conflict(&self) -> bool {
+        match self {
+            Error::TooManyConflicts { .. } => true,
+            Error::Store(e) => e.is_conflict(),
+            _ => false,
+        }
+    }
+
+    /// Whether no procedure was found under the requested path.
+    pub fn is_unknown_procedure(&self) -> bool {
+        matches!(self, Error::UnknownProcedure { .. })
+    }
+
+    /// Whether the procedure was called through the entry point of another kind.
+    pub fn is_wrong_kind(&self) -> bool {
+        matches!(self, Error::WrongKind { .. })
+    }
+
+    /// Whether the arguments did not match the procedure's argument type.
+    pub fn is_invalid_arguments(&self) -> bool {
+        matches!(self, Error::InvalidArguments { .. })
+    }
+
+    /// Whether the call nesting limit was reached.
+    pub fn is_depth_exceeded(&self) -> bool {
+        matches!(self, Error::DepthExceeded { .. })
+    }
+
+    /// Whether the procedure panicked.
+    pub fn is_panic(&self) -> bool {
+        matches!(self, Error::Panicked { .. })
+    }
+
+    /// Whether scheduling failed because no scheduler runs.
+    pub fn is_scheduler_not_enabled(&self) -> bool {
+        matches!(self, Error::SchedulerNotEnabled)
+    }
+}

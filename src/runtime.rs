@@ -1,0 +1,450 @@
+//! The runtime: entry points that open transactions, run procedures and commit.
+
+use std::any::Any;
+use std::future::Future;
+use std::hash::{BuildHasher, Hasher, RandomState};
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::FutureExt;
+
+use crate::ctx::{ActionCtx, CallEnv, MutationCtx, QueryCtx, UserIdentity};
+use crate::db::Transaction;
+use crate::error::{Error, Result};
+use crate::procedure::{
+    ActionProcedure, Handler, MutationProcedure, Procedure, ProcedureKind, QueryProcedure,
+};
+use crate::registry::{ErasedInvoke, Registry};
+use crate::store::{MemoryStore, Storage};
+use crate::value::{self, Value};
+
+/// Convex's limit on nested calls.
+const DEFAULT_MAX_CALL_DEPTH: u32 = 8;
+const DEFAULT_MAX_MUTATION_ATTEMPTS: u32 = 16;
+
+/// Runs procedures over a store: the entry point for servers, schedulers and tests.
+///
+/// Cheap to clone (all clones share one store). Typed entry points take the procedure
+/// function itself; [`Runtime::run`] takes a path and JSON.
+///
+/// ```
+/// use convoke::{procedure, QueryCtx, Result, Runtime};
+///
+/// mod ping {
+///     use super::*;
+///     convoke::module!(ping);
+///
+///     #[procedure(query)]
+///     pub async fn ping(_ctx: &QueryCtx<'_>, n: i64) -> Result<i64> {
+///         Ok(n + 1)
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> convoke::Result<()> {
+/// let rt = Runtime::in_memory()?;
+/// assert_eq!(rt.query(ping::ping, 41).await?, 42);
+/// assert_eq!(rt.run("ping:ping", serde_json::json!(1)).await?, serde_json::json!(2));
+/// assert!(rt.run("ping:nope", serde_json::json!({})).await.unwrap_err().is_unknown_procedure());
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct Runtime {
+    inner: Arc<RuntimeInner>,
+    identity: Option<Arc<UserIdentity>>,
+}
+
+struct RuntimeInner {
+    store: Arc<dyn Storage>,
+    registry: &'static Registry,
+    max_call_depth: u32,
+    max_mutation_attempts: u32,
+}
+
+/// Configures a [`Runtime`].
+///
+/// ```
+/// use convoke::{Runtime, store::MemoryStore};
+/// let rt = Runtime::builder()
+///     .storage(MemoryStore::new())
+///     .max_call_depth(4)
+///     .build()
+///     .unwrap();
+/// ```
+#[must_use]
+pub struct RuntimeBuilder {
+    store: Option<Arc<dyn Storage>>,
+    max_call_depth: u32,
+    max_mutation_attempts: u32,
+}
+
+impl RuntimeBuilder {
+    /// The storage engine (default: a fresh [`MemoryStore`]).
+    pub fn storage(mut self, store: impl Storage) -> Self {
+        self.store = Some(Arc::new(store));
+        self
+    }
+
+    /// The storage engine, shared with others.
+    pub fn shared_storage(mut self, store: Arc<dyn Storage>) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    /// How deep calls may nest, the entry call counting as 1 (default 8, as in Convex).
+    pub fn max_call_depth(mut self, depth: u32) -> Self {
+        self.max_call_depth = depth.max(1);
+        self
+    }
+
+    /// How many times a mutation runs before conflicts make it give up (default 16).
+    pub fn max_mutation_attempts(mut self, attempts: u32) -> Self {
+        self.max_mutation_attempts = attempts.max(1);
+        self
+    }
+
+    /// Builds the runtime. Fails if two linked procedures share a path.
+    pub fn build(self) -> Result<Runtime> {
+        let registry = Registry::get();
+        registry.check()?;
+        Ok(Runtime {
+            inner: Arc::new(RuntimeInner {
+                store: self.store.unwrap_or_else(|| Arc::new(MemoryStore::new())),
+                registry,
+                max_call_depth: self.max_call_depth,
+                max_mutation_attempts: self.max_mutation_attempts,
+            }),
+            identity: None,
+        })
+    }
+}
+
+impl Runtime {
+    /// A builder with the defaults.
+    pub fn builder() -> RuntimeBuilder {
+        RuntimeBuilder {
+            store: None,
+            max_call_depth: DEFAULT_MAX_CALL_DEPTH,
+            max_mutation_attempts: DEFAULT_MAX_MUTATION_ATTEMPTS,
+        }
+    }
+
+    /// A runtime over a fresh in-memory store.
+    pub fn in_memory() -> Result<Runtime> {
+        Runtime::builder().build()
+    }
+
+    /// A handle on the same runtime whose calls run as `identity`
+    /// (`ctx.auth().user_identity()` returns it).
+    #[must_use]
+    pub fn with_identity(&self, identity: UserIdentity) -> Runtime {
+        Runtime {
+            inner: self.inner.clone(),
+            identity: Some(Arc::new(identity)),
+        }
+    }
+
+    /// A handle on the same runtime whose calls run without identity.
+    #[must_use]
+    pub fn without_identity(&self) -> Runtime {
+        Runtime {
+            inner: self.inner.clone(),
+            identity: None,
+        }
+    }
+
+    /// The identity calls through this handle run as.
+    pub fn identity(&self) -> Option<&UserIdentity> {
+        self.identity.as_deref()
+    }
+
+    pub(crate) fn max_call_depth(&self) -> u32 {
+        self.inner.max_call_depth
+    }
+
+    /// Runs a query in a fresh read transaction: `rt.query(teams::get_team, args)`.
+    pub async fn query<H, M>(
+        &self,
+        query: H,
+        args: <H::Procedure as Procedure>::Args,
+    ) -> Result<<H::Procedure as Procedure>::Output>
+    where
+        H: Handler<M>,
+        H::Procedure: QueryProcedure,
+    {
+        let _ = query;
+        self.execute_query::<H::Procedure>(args, self.identity.clone(), 1)
+            .await
+    }
+
+    /// Runs a mutation in a fresh transaction and commits it, re-running it on conflicts.
+    pub async fn mutation<H, M>(
+        &self,
+        mutation: H,
+        args: <H::Procedure as Procedure>::Args,
+    ) -> Result<<H::Procedure as Procedure>::Output>
+    where
+        H: Handler<M>,
+        H::Procedure: MutationProcedure,
+    {
+        let _ = mutation;
+        self.execute_mutation::<H::Procedure>(args, self.identity.clone(), 1)
+            .await
+    }
+
+    /// Runs an action.
+    pub async fn action<H, M>(
+        &self,
+        action: H,
+        args: <H::Procedure as Procedure>::Args,
+    ) -> Result<<H::Procedure as Procedure>::Output>
+    where
+        H: Handler<M>,
+        H::Procedure: ActionProcedure,
+    {
+        let _ = action;
+        self.execute_action::<H::Procedure>(args, self.identity.clone(), 1)
+            .await
+    }
+
+    /// Runs any procedure by path, with JSON arguments and result:
+    /// `rt.run("teams:get_team", json!({ "id": "teams:1" }))`.
+    ///
+    /// Arguments may use Convex's encoding (`{"$integer": ..}`); the result is plain JSON.
+    /// Internal procedures are reachable (this is an in-process entry point).
+    pub async fn run(&self, path: &str, args: serde_json::Value) -> Result<serde_json::Value> {
+        let args = value::from_convex_json(args).map_err(|e| Error::InvalidArguments {
+            path: path.to_owned(),
+            reason: e.to_string(),
+        })?;
+        let output = self.run_value(None, path, args).await?;
+        Ok(value::to_clean_json(&output))
+    }
+
+    /// Runs a procedure by path with [`Value`] arguments. With `kind`, fails with
+    /// [`Error::WrongKind`] unless the procedure is of that kind.
+    pub async fn run_value(
+        &self,
+        kind: Option<ProcedureKind>,
+        path: &str,
+        args: Value,
+    ) -> Result<Value> {
+        let entry = self.inner.registry.lookup(path)?;
+        if let Some(expected) = kind.filter(|k| *k != entry.kind) {
+            return Err(Error::WrongKind {
+                path: path.to_owned(),
+                expected,
+                actual: entry.kind,
+            });
+        }
+        let path = (entry.path)();
+        let identity = self.identity.clone();
+        match entry.invoke {
+            ErasedInvoke::Query(run) => {
+                self.in_query(path, identity, 1, ErasedQuery { run, args })
+                    .await
+            }
+            ErasedInvoke::Mutation(run) => {
+                self.in_mutation(path, identity, 1, ErasedMutation { run, args })
+                    .await
+            }
+            ErasedInvoke::Action(run) => {
+                let ctx = ActionCtx::new(self.clone(), identity, 1);
+                catch_panic(path, run(&ctx, args)).await
+            }
+        }
+    }
+
+    pub(crate) async fn execute_query<P: QueryProcedure>(
+        &self,
+        args: P::Args,
+        identity: Option<Arc<UserIdentity>>,
+        depth: u32,
+    ) -> Result<P::Output> {
+        self.in_query(P::path(), identity, depth, TypedQuery::<P>(args))
+            .await
+    }
+
+    pub(crate) async fn execute_mutation<P: MutationProcedure>(
+        &self,
+        args: P::Args,
+        identity: Option<Arc<UserIdentity>>,
+        depth: u32,
+    ) -> Result<P::Output> {
+        self.in_mutation(P::path(), identity, depth, TypedMutation::<P>(args))
+            .await
+    }
+
+    pub(crate) async fn execute_action<P: ActionProcedure>(
+        &self,
+        args: P::Args,
+        identity: Option<Arc<UserIdentity>>,
+        depth: u32,
+    ) -> Result<P::Output> {
+        let ctx = ActionCtx::new(self.clone(), identity, depth);
+        catch_panic(P::path(), P::run(&ctx, args)).await
+    }
+
+    async fn in_query<B: QueryBody>(
+        &self,
+        path: &str,
+        identity: Option<Arc<UserIdentity>>,
+        depth: u32,
+        body: B,
+    ) -> Result<B::Output> {
+        let env = CallEnv {
+            runtime: self.clone(),
+            identity,
+        };
+        let tx = Transaction::begin(self.inner.store.clone(), false);
+        let ctx = QueryCtx::new(&tx, &env, depth);
+        catch_panic(path, body.run(&ctx)).await
+    }
+
+    async fn in_mutation<B: MutationBody>(
+        &self,
+        path: &str,
+        identity: Option<Arc<UserIdentity>>,
+        depth: u32,
+        body: B,
+    ) -> Result<B::Output> {
+        let env = CallEnv {
+            runtime: self.clone(),
+            identity,
+        };
+        let max = self.inner.max_mutation_attempts;
+        let mut attempt = 1;
+        loop {
+            let tx = Transaction::begin(self.inner.store.clone(), true);
+            let output = {
+                let ctx = MutationCtx::new(&tx, &env, depth);
+                catch_panic(path, body.run(&ctx)).await?
+            };
+            match tx.commit() {
+                Ok(_) => return Ok(output),
+                Err(conflict) if conflict.is_conflict() => {
+                    if attempt >= max {
+                        return Err(Error::TooManyConflicts {
+                            path: path.to_owned(),
+                            attempts: attempt,
+                            source: conflict,
+                        });
+                    }
+                    backoff(attempt).await;
+                    attempt += 1;
+                }
+                Err(other) => return Err(other.into()),
+            }
+        }
+    }
+}
+
+/// Waits before re-running a conflicting mutation: a yield first, then exponential backoff
+/// with jitter (1 ms doubling, capped at 64 ms).
+async fn backoff(attempt: u32) {
+    if attempt == 1 {
+        tokio::task::yield_now().await;
+        return;
+    }
+    let cap_micros = 1000u64 << (attempt - 2).min(6);
+    let jitter = RandomState::new().build_hasher().finish() % (cap_micros / 2 + 1);
+    tokio::time::sleep(Duration::from_micros(cap_micros / 2 + jitter)).await;
+}
+
+/// Runs `future`, turning a panic into [`Error::Panicked`].
+async fn catch_panic<T>(path: &str, future: impl Future<Output = Result<T>>) -> Result<T> {
+    match AssertUnwindSafe(future).catch_unwind().await {
+        Ok(result) => result,
+        Err(payload) => Err(Error::Panicked {
+            path: path.to_owned(),
+            message: panic_message(payload.as_ref()),
+        }),
+    }
+}
+
+fn panic_message(payload: &(dyn Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "panic with a non-string payload".to_owned()
+    }
+}
+
+/// What runs inside a query transaction: a typed procedure or an erased one.
+trait QueryBody: Send {
+    type Output;
+    fn run<'a, 't>(
+        self,
+        ctx: &'a QueryCtx<'t>,
+    ) -> impl Future<Output = Result<Self::Output>> + Send + 'a;
+}
+
+/// What runs inside a mutation transaction, once per attempt.
+trait MutationBody: Send + Sync {
+    type Output;
+    fn run<'a, 't>(
+        &self,
+        ctx: &'a MutationCtx<'t>,
+    ) -> impl Future<Output = Result<Self::Output>> + Send + 'a;
+}
+
+struct TypedQuery<P: Procedure>(P::Args);
+
+impl<P: QueryProcedure> QueryBody for TypedQuery<P> {
+    type Output = P::Output;
+    fn run<'a, 't>(
+        self,
+        ctx: &'a QueryCtx<'t>,
+    ) -> impl Future<Output = Result<P::Output>> + Send + 'a {
+        P::run(ctx, self.0)
+    }
+}
+
+struct TypedMutation<P: Procedure>(P::Args);
+
+impl<P: MutationProcedure> MutationBody for TypedMutation<P> {
+    type Output = P::Output;
+    fn run<'a, 't>(
+        &self,
+        ctx: &'a MutationCtx<'t>,
+    ) -> impl Future<Output = Result<P::Output>> + Send + 'a {
+        P::run(ctx, P::clone_args(&self.0))
+    }
+}
+
+struct ErasedQuery {
+    run: for<'a, 't> fn(
+        &'a QueryCtx<'t>,
+        Value,
+    ) -> std::pin::Pin<Box<dyn Future<Output = Result<Value>> + Send + 'a>>,
+    args: Value,
+}
+
+impl QueryBody for ErasedQuery {
+    type Output = Value;
+    fn run<'a, 't>(self, ctx: &'a QueryCtx<'t>) -> impl Future<Output = Result<Value>> + Send + 'a {
+        (self.run)(ctx, self.args)
+    }
+}
+
+struct ErasedMutation {
+    run: for<'a, 't> fn(
+        &'a MutationCtx<'t>,
+        Value,
+    ) -> std::pin::Pin<Box<dyn Future<Output = Result<Value>> + Send + 'a>>,
+    args: Value,
+}
+
+impl MutationBody for ErasedMutation {
+    type Output = Value;
+    fn run<'a, 't>(
+        &self,
+        ctx: &'a MutationCtx<'t>,
+    ) -> impl Future<Output = Result<Value>> + Send + 'a {
+        (self.run)(ctx, self.args.clone())
+    }
+}
