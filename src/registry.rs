@@ -15,16 +15,25 @@ use crate::value::{self, Value};
 
 type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
+/// Runs a query by name: arguments and result as [`Value`]s.
+pub(crate) type ErasedQueryFn =
+    for<'a, 't> fn(&'a QueryCtx<'t>, Value) -> BoxFuture<'a, Result<Value>>;
+/// Runs a mutation by name.
+pub(crate) type ErasedMutationFn =
+    for<'a, 't> fn(&'a MutationCtx<'t>, Value) -> BoxFuture<'a, Result<Value>>;
+/// Runs an action by name.
+pub(crate) type ErasedActionFn = for<'a> fn(&'a ActionCtx, Value) -> BoxFuture<'a, Result<Value>>;
+
 /// How to run a procedure by name, with arguments and result as [`Value`]s.
 #[doc(hidden)]
 #[derive(Clone, Copy)]
 pub enum ErasedInvoke {
     /// A query.
-    Query(for<'a, 't> fn(&'a QueryCtx<'t>, Value) -> BoxFuture<'a, Result<Value>>),
+    Query(ErasedQueryFn),
     /// A mutation.
-    Mutation(for<'a, 't> fn(&'a MutationCtx<'t>, Value) -> BoxFuture<'a, Result<Value>>),
+    Mutation(ErasedMutationFn),
     /// An action.
-    Action(for<'a> fn(&'a ActionCtx, Value) -> BoxFuture<'a, Result<Value>>),
+    Action(ErasedActionFn),
 }
 
 /// One registered procedure. Generated code submits one per `#[procedure]`.

@@ -15,7 +15,7 @@ use crate::error::{Error, Result};
 use crate::procedure::{
     ActionProcedure, Handler, MutationProcedure, Procedure, ProcedureKind, QueryProcedure,
 };
-use crate::registry::{ErasedInvoke, Registry};
+use crate::registry::{ErasedInvoke, ErasedMutationFn, ErasedQueryFn, Registry};
 use crate::store::{MemoryStore, Storage};
 use crate::value::{self, Value};
 
@@ -417,10 +417,7 @@ impl<P: MutationProcedure> MutationBody for TypedMutation<P> {
 }
 
 struct ErasedQuery {
-    run: for<'a, 't> fn(
-        &'a QueryCtx<'t>,
-        Value,
-    ) -> std::pin::Pin<Box<dyn Future<Output = Result<Value>> + Send + 'a>>,
+    run: ErasedQueryFn,
     args: Value,
 }
 
@@ -432,10 +429,7 @@ impl QueryBody for ErasedQuery {
 }
 
 struct ErasedMutation {
-    run: for<'a, 't> fn(
-        &'a MutationCtx<'t>,
-        Value,
-    ) -> std::pin::Pin<Box<dyn Future<Output = Result<Value>> + Send + 'a>>,
+    run: ErasedMutationFn,
     args: Value,
 }
 

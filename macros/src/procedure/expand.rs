@@ -60,6 +60,9 @@ fn handler(model: &Procedure<'_>) -> TokenStream {
         None => (quote!(), quote!()),
     };
     let mut inner = function.clone();
+    if model.kind != Kind::Action {
+        elide_context_lifetime(&mut inner);
+    }
     inner.attrs.clear();
     inner.vis = syn::Visibility::Inherited;
     inner.sig.ident = Ident::new("__convoke_handler", ident.span());
@@ -75,6 +78,25 @@ fn handler(model: &Procedure<'_>) -> TokenStream {
 }
 
 use syn::Ident;
+
+/// Lets a handler write `ctx: &QueryCtx` for `ctx: &QueryCtx<'_>`: an `async fn` rejects the
+/// hidden lifetime (E0726), so the kept handler gets the `'_` spelled out.
+fn elide_context_lifetime(function: &mut syn::ItemFn) {
+    let Some(syn::FnArg::Typed(param)) = function.sig.inputs.first_mut() else {
+        return;
+    };
+    let syn::Type::Reference(reference) = &mut *param.ty else {
+        return;
+    };
+    let syn::Type::Path(path) = &mut *reference.elem else {
+        return;
+    };
+    if let Some(last) = path.path.segments.last_mut() {
+        if last.arguments.is_none() {
+            last.arguments = syn::PathArguments::AngleBracketed(syn::parse_quote!(<'_>));
+        }
+    }
+}
 
 /// The marker type, its `Procedure` and kind impls, and its registry entry.
 fn marker(model: &Procedure<'_>) -> TokenStream {
