@@ -27,9 +27,9 @@ mod sealed {
 
 /// A context that can call queries: every context.
 #[diagnostic::on_unimplemented(
-    message = "a query cannot be called from `{Self}`",
-    label = "not a convoke context",
-    note = "module callers are created from `&QueryCtx`, `&MutationCtx` or `&ActionCtx`"
+    message = "`{Self}` is not a convoke context",
+    label = "expected `QueryCtx<'_>`, `MutationCtx<'_>` or `ActionCtx`",
+    note = "create module callers from the context reference a procedure receives: `create_<module>_caller(ctx)`, not `create_<module>_caller(&ctx)`"
 )]
 pub trait CallQuery: sealed::Sealed {
     /// Calls query `P`: in the same transaction from queries and mutations, in a fresh read
@@ -65,9 +65,9 @@ pub trait CallAction: sealed::Sealed {
 
 /// A context that can schedule functions: mutation and action contexts.
 #[diagnostic::on_unimplemented(
-    message = "functions can only be scheduled from a mutation or an action context",
-    label = "this schedules a function",
-    note = "queries are read-only: call a mutation that schedules the function"
+    message = "functions can only be scheduled or cancelled from a mutation or an action context",
+    label = "this uses the scheduler",
+    note = "queries are read-only and cannot schedule: make this procedure a mutation, or schedule from a mutation or an action"
 )]
 pub trait Schedule: sealed::Sealed {
     /// Schedules `P` to run at `when`.
@@ -93,9 +93,9 @@ pub trait CallInternal: sealed::Sealed {}
 
 /// Calling an action as a root procedure. No context has this capability.
 #[diagnostic::on_unimplemented(
-    message = "an action cannot be called as a root procedure",
+    message = "an action cannot be called directly on a module caller",
     label = "this calls an action directly",
-    note = "call actions through `actions()` from an action context (`caller.actions().send(args)`), or schedule them from a mutation with `schedule()`"
+    note = "from an action context, call it through `actions()`: `caller.actions().<action>(args)`; from a mutation, schedule it: `caller.schedule().now().<action>(args)`; a query cannot start actions"
 )]
 pub trait RootActionCall: sealed::Sealed {
     /// Never callable: no type implements this trait.
@@ -107,7 +107,7 @@ pub trait RootActionCall: sealed::Sealed {
 #[diagnostic::on_unimplemented(
     message = "a query cannot be scheduled",
     label = "this schedules a query",
-    note = "only mutations and actions can be scheduled"
+    note = "only mutations and actions can be scheduled: call the query now (`caller.<query>(args)`), or schedule a mutation or an action that calls it"
 )]
 pub trait ScheduleQuery: sealed::Sealed {
     /// Never callable: no type implements this trait.

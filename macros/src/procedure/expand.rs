@@ -91,10 +91,10 @@ fn elide_context_lifetime(function: &mut syn::ItemFn) {
     let syn::Type::Path(path) = &mut *reference.elem else {
         return;
     };
-    if let Some(last) = path.path.segments.last_mut() {
-        if last.arguments.is_none() {
-            last.arguments = syn::PathArguments::AngleBracketed(syn::parse_quote!(<'_>));
-        }
+    if let Some(last) = path.path.segments.last_mut()
+        && last.arguments.is_none()
+    {
+        last.arguments = syn::PathArguments::AngleBracketed(syn::parse_quote!(<'_>));
     }
 }
 

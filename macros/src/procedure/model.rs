@@ -65,6 +65,16 @@ impl Errors {
             None => self.0 = Some(e),
         }
     }
+
+    /// Like `push`, spanning all of `tokens` (a bare `Span` covers only their first token
+    /// on stable Rust).
+    fn push_spanned(&mut self, tokens: impl quote::ToTokens, message: impl std::fmt::Display) {
+        let e = syn::Error::new_spanned(tokens, message);
+        match &mut self.0 {
+            Some(all) => all.combine(e),
+            None => self.0 = Some(e),
+        }
+    }
 }
 
 impl<'f> Procedure<'f> {
@@ -90,16 +100,16 @@ impl<'f> Procedure<'f> {
             errors.push(unsafety.span, "a procedure cannot be `unsafe`");
         }
         if let Some(abi) = &sig.abi {
-            errors.push(abi.span(), "a procedure cannot have an `extern` ABI");
+            errors.push_spanned(abi, "a procedure cannot have an `extern` ABI");
         }
         if !sig.generics.params.is_empty() || sig.generics.where_clause.is_some() {
-            errors.push(
-                sig.generics.span(),
+            errors.push_spanned(
+                &sig.generics,
                 "a procedure cannot be generic: its argument and result types must be concrete",
             );
         }
         if let Some(variadic) = &sig.variadic {
-            errors.push(variadic.span(), "a procedure cannot be variadic");
+            errors.push_spanned(variadic, "a procedure cannot be variadic");
         }
 
         let mut inputs = sig.inputs.iter();
@@ -108,15 +118,16 @@ impl<'f> Procedure<'f> {
                 errors.push(
                     sig.paren_token.span.join(),
                     format!(
-                        "a {} takes `{ctx_written}` as its first parameter",
-                        kind.as_str()
+                        "a {} takes its context, `{ctx_written}`, as its first parameter: `async fn {}(ctx: {ctx_written})`",
+                        kind.as_str(),
+                        sig.ident,
                     ),
                 );
                 Ident::new("ctx", Span::call_site())
             }
             Some(FnArg::Receiver(receiver)) => {
-                errors.push(
-                    receiver.span(),
+                errors.push_spanned(
+                    receiver,
                     "a procedure is a free function: it cannot take `self`",
                 );
                 Ident::new("ctx", Span::call_site())
@@ -129,16 +140,16 @@ impl<'f> Procedure<'f> {
         let args = match inputs.next() {
             None => None,
             Some(FnArg::Receiver(receiver)) => {
-                errors.push(
-                    receiver.span(),
+                errors.push_spanned(
+                    receiver,
                     "a procedure is a free function: it cannot take `self`",
                 );
                 None
             }
             Some(FnArg::Typed(param)) => {
                 if let Type::Reference(r) = &*param.ty {
-                    errors.push(
-                        r.span(),
+                    errors.push_spanned(
+                        r,
                         "procedure arguments are taken by value: use an owned type (arguments are deserialized, so they cannot borrow)",
                     );
                 }
@@ -149,8 +160,8 @@ impl<'f> Procedure<'f> {
             }
         };
         for extra in inputs {
-            errors.push(
-                extra.span(),
+            errors.push_spanned(
+                extra,
                 "a procedure takes at most two parameters, the context and one argument value: put several values in one struct",
             );
         }
@@ -168,8 +179,8 @@ impl<'f> Procedure<'f> {
             ReturnType::Type(_, ty) => match result_ok_type(ty) {
                 Some(output) => (output, &**ty),
                 None => {
-                    errors.push(
-                        ty.span(),
+                    errors.push_spanned(
+                        ty,
                         "a procedure must return `Result<T>` (`convoke::Result`)",
                     );
                     return Err(errors.0.unwrap_or_else(|| unreachable_error(ty.span())));
@@ -217,16 +228,16 @@ fn check_context(ty: &Type, kind: Kind, ctx_name: &str, ctx_written: &str, error
             let other_kind = Kind::from_context(other)
                 .map(Kind::as_str)
                 .unwrap_or_default();
-            errors.push(
-                ty.span(),
+            errors.push_spanned(
+                ty,
                 format!(
                     "the first parameter of a {} must be `{ctx_written}`, not `&{other}`: declare it as `#[procedure({other_kind})]` or change the context",
                     kind.as_str(),
                 ),
             );
         }
-        _ => errors.push(
-            ty.span(),
+        _ => errors.push_spanned(
+            ty,
             format!(
                 "the first parameter of a {} must be its context, `{ctx_written}`",
                 kind.as_str()

@@ -1,0 +1,12 @@
+mod notes {
+    use convoke::{Result, procedure};
+
+    convoke::module!(notes);
+
+    #[procedure(query)]
+    pub async fn count() -> Result<u64> {
+        Ok(0)
+    }
+}
+
+fn main() {}

@@ -1,0 +1,18 @@
+mod notes {
+    use convoke::{MutationCtx, QueryCtx, Result, procedure};
+
+    convoke::module!(notes);
+
+    #[procedure(query)]
+    pub async fn count(_ctx: &QueryCtx<'_>) -> Result<u64> {
+        Ok(0)
+    }
+
+    #[procedure(mutation)]
+    pub async fn add(ctx: &MutationCtx<'_>) -> Result<()> {
+        create_notes_caller(ctx).schedule().now().count().await?;
+        Ok(())
+    }
+}
+
+fn main() {}

@@ -1,0 +1,12 @@
+mod notes {
+    use convoke::{QueryCtx, Result, procedure};
+
+    convoke::module!(notes);
+
+    #[procedure(query, mutation)]
+    pub async fn count(_ctx: &QueryCtx<'_>) -> Result<u64> {
+        Ok(0)
+    }
+}
+
+fn main() {}
