@@ -114,11 +114,11 @@ fn expand_module(module: &Ident) -> TokenStream {
             when: #p::ScheduleTime,
         }
 
-        #[allow(dead_code)]
+        #[allow(dead_code, non_camel_case_types)]
         type #caller_alias<'c, C> = #caller<'c, C>;
-        #[allow(dead_code)]
+        #[allow(dead_code, non_camel_case_types)]
         type #actions_alias<'c, C> = #actions<'c, C>;
-        #[allow(dead_code)]
+        #[allow(dead_code, non_camel_case_types)]
         type #scheduled_alias<'c, C> = #scheduled<'c, C>;
     }
 }

@@ -1,21 +1,24 @@
 //! Names shared by `module!` and `#[procedure]`: the hidden aliases through which a
 //! procedure adds its methods to the caller types of its module.
+//!
+//! The aliases are named so that forgetting `convoke::module!(..)` reads plainly:
+//! "cannot find type `convoke_module_line_missing_Caller` in this scope".
 
 use proc_macro2::{Ident, Span};
 
 /// The alias of the module's root caller type.
 pub(crate) fn caller_alias() -> Ident {
-    Ident::new("ConvokeModuleCaller", Span::call_site())
+    Ident::new("convoke_module_line_missing_Caller", Span::call_site())
 }
 
 /// The alias of the module's `actions()` namespace type.
 pub(crate) fn actions_alias() -> Ident {
-    Ident::new("ConvokeModuleActions", Span::call_site())
+    Ident::new("convoke_module_line_missing_Actions", Span::call_site())
 }
 
 /// The alias of the module's scheduled-call namespace type (`schedule().after(..)`).
 pub(crate) fn scheduled_alias() -> Ident {
-    Ident::new("ConvokeModuleScheduled", Span::call_site())
+    Ident::new("convoke_module_line_missing_Scheduled", Span::call_site())
 }
 
 /// `team_members` -> `TeamMembers`.

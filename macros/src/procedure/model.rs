@@ -112,7 +112,14 @@ impl<'f> Procedure<'f> {
             errors.push_spanned(variadic, "a procedure cannot be variadic");
         }
 
-        let mut inputs = sig.inputs.iter();
+        let mut inputs = sig.inputs.iter().peekable();
+        if let Some(FnArg::Receiver(receiver)) = inputs.peek() {
+            errors.push_spanned(
+                receiver,
+                "a procedure is a free function: it cannot take `self`",
+            );
+            inputs.next();
+        }
         let ctx_ident = match inputs.next() {
             None => {
                 errors.push(
