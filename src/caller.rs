@@ -10,10 +10,12 @@ use crate::error::Result;
 
 type BoxedCall<'c, T> = Pin<Box<dyn Future<Output = Result<T>> + Send + 'c>>;
 
-/// The future of one call made through a module caller: `caller.get_team(args).await`.
+/// The future of one call: what module caller methods (`caller.get_team(args)`), the
+/// runtime's typed entry points (`rt.query(..)`) and `ActionCtx::run_*` return.
 ///
-/// A named type (rather than an `async fn`) so that a forbidden call reports one clear
-/// error. Awaiting it runs the call; dropping it unawaited runs nothing.
+/// Awaiting it runs the call and gives the procedure's `Result`; dropping it unawaited
+/// runs nothing. It is a named type rather than an `async fn` so that a forbidden call
+/// reports one clear error, and it is `Send`, so calls can be awaited in spawned tasks.
 #[must_use = "a call does nothing unless awaited"]
 pub struct Call<'c, T> {
     state: CallState<'c, T>,
@@ -66,7 +68,11 @@ impl<T> fmt::Debug for Call<'_, T> {
     }
 }
 
-/// When a scheduled function should run: `schedule().after(..)`, `.at(..)` or `.now()`.
+/// When a scheduled function should run: `schedule().after(..)`, `.at(..)` or `.now()`
+/// (which is `After(Duration::ZERO)`).
+///
+/// The scheduler is planned: for now every scheduling call type-checks against the call
+/// matrix but returns [`Error::SchedulerNotEnabled`](crate::Error::SchedulerNotEnabled).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ScheduleTime {
     /// After a delay from the moment of scheduling.
@@ -75,7 +81,8 @@ pub enum ScheduleTime {
     At(SystemTime),
 }
 
-/// The id of a scheduled function, as `schedule()` returns it and `cancel` takes it.
+/// The id of a scheduled function, as `schedule()` returns it and `schedule().cancel(id)`
+/// takes it. Serialized as a string.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(transparent)]
 pub struct ScheduledFunctionId(String);

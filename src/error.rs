@@ -13,11 +13,36 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// carries a message and optional data to the caller. The other variants come from the
 /// runtime: unknown paths, bad arguments, conflicts, depth limits, panics.
 ///
+/// The enum is `#[non_exhaustive]`: match the variants you handle and use the predicates
+/// (`is_user()`, `is_conflict()`, `is_unknown_procedure()`...) for the rest.
+///
 /// ```
 /// use convoke::Error;
 /// let err = Error::user_with_data("team is full", serde_json::json!({ "max": 10 })).unwrap();
 /// assert!(err.is_user());
 /// assert_eq!(err.to_string(), "team is full");
+/// assert_eq!(err.data().and_then(|d| d.get("max")).and_then(|v| v.as_i64()), Some(10));
+/// ```
+///
+/// In a procedure, return it like any error; `?` converts the database's errors:
+///
+/// ```
+/// # mod teams {
+/// use convoke::{Error, Id, QueryCtx, Result, Table, procedure};
+/// # convoke::module!(teams);
+/// # #[derive(serde::Serialize, serde::Deserialize, Table)]
+/// # #[table(name = "teams")]
+/// # pub struct Team { pub name: String }
+///
+/// #[procedure(query)]
+/// pub async fn team_name(ctx: &QueryCtx<'_>, id: Id<Team>) -> Result<String> {
+///     match ctx.db().get(id).await? {
+///         Some(team) => Ok(team.into_inner().name),
+///         None => Err(Error::user(format!("no team {id}"))),
+///     }
+/// }
+/// # }
+/// # fn main() {}
 /// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -114,6 +139,12 @@ pub enum Error {
 
 impl Error {
     /// A user error with a message, like throwing `new ConvexError(message)` in Convex.
+    ///
+    /// ```
+    /// let err = convoke::Error::user("no such team");
+    /// assert!(err.is_user());
+    /// assert!(err.data().is_none());
+    /// ```
     pub fn user(message: impl Into<String>) -> Self {
         Error::User {
             message: message.into(),
@@ -147,7 +178,8 @@ impl Error {
         matches!(self, Error::User { .. })
     }
 
-    /// Whether this is an optimistic-concurrency conflict (retried or given up).
+    /// Whether this is an optimistic-concurrency conflict: [`Error::TooManyConflicts`]
+    /// (the runtime re-ran a mutation until it gave up) or a store conflict.
     pub fn is_conflict(&self) -> bool {
         match self {
             Error::TooManyConflicts { .. } => true,

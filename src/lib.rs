@@ -5,7 +5,7 @@
 //! calling each other through a generated per-module caller (`create_<module>_caller(ctx)`),
 //! and the compiler enforces which context may call what (the *call matrix*).
 //!
-//! ```
+//! ```standalone_crate
 //! use convoke::{procedure, QueryCtx, MutationCtx, Result, Runtime};
 //! use serde::{Deserialize, Serialize};
 //!
@@ -44,6 +44,20 @@
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! # Where to look
+//!
+//! - [`procedure`] and [`module!`]: declaring procedures and their module callers.
+//! - [`QueryCtx`], [`MutationCtx`] and [`ActionCtx`]: what a handler receives; [`db`]: the
+//!   document database behind `ctx.db()`.
+//! - [`matrix`]: which context may call what, as capability traits.
+//! - [`Runtime`]: running procedures, typed (`rt.query(teams::get_team, args)`) or by name
+//!   (`rt.run("teams:getTeam", json)`).
+//! - [`Error`]: what calls return when they fail.
+//! - [`value`]: Convex's data model and JSON encoding; [`store`]: storage engines.
+//!
+//! The store is in memory for now; durable storage, the scheduler and the HTTP API with its
+//! remote caller are planned (see the README).
 #![deny(missing_docs)]
 #![warn(rust_2018_idioms, unreachable_pub)]
 
@@ -69,22 +83,139 @@ pub use procedure::{
 pub use registry::{ProcedureInfo, procedures};
 pub use runtime::{Runtime, RuntimeBuilder};
 
+// The README's examples, compiled and run as doctests (`cargo test --doc`).
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
+
 /// Declares a procedure: `#[procedure(query)]`, `#[procedure(mutation)]` or
-/// `#[procedure(action)]`, with the options `internal` and `name = "..."`.
+/// `#[procedure(action)]`, with the options `internal` and `name = ".."`.
 ///
-/// The function must be `async`, take the matching context first (`&QueryCtx<'_>`,
-/// `&MutationCtx<'_>` or `&ActionCtx`), optionally one argument value (any serde type)
-/// second, and return [`Result<T>`](crate::Result). The module it lives in must declare its
-/// caller once with [`module!`]. See the crate documentation for an example.
+/// # The function
 ///
-/// The function stays callable directly ("handler mode"): `get_team(&ctx, args).await`.
+/// - It is an `async fn`, without generics or `self`.
+/// - Its first parameter is the context of its kind: `&QueryCtx<'_>`, `&MutationCtx<'_>` or
+///   `&ActionCtx`.
+/// - An optional second parameter takes the arguments by value: any serde type
+///   (`Serialize + DeserializeOwned + Send + Sync + 'static`). A mutation's argument type
+///   must also be `Clone`, because a mutation is re-run after a conflict.
+/// - It returns [`Result<T>`](crate::Result), where `T` is a serde type.
+/// - Its module declares its caller once with [`module!`].
+///
+/// # Options
+///
+/// - `internal`: callable in-process only (module callers, the runtime's entry points,
+///   [`Runtime::run`]); the planned remote (HTTP) caller will refuse it at compile time.
+/// - `name = "getTeam"`: the exported name, used in the path (`teams:getTeam`). In Rust the
+///   function and the caller method keep the function's name.
+///
+/// # What it generates
+///
+/// - The function itself, unchanged except that its future is wrapped in a
+///   [`ProcedureFuture`]: it can still be called directly with a context of its kind
+///   ("handler mode": `get_team(ctx, args).await`, a plain function call).
+/// - A marker type of the same name implementing [`Procedure`] and the trait of its kind;
+///   [`Procedure::path`] gives its path, such as `"teams:getTeam"` or `"items/queries:get"`.
+/// - A registry entry, so [`Runtime::run`] and [`procedures()`] find it by path.
+/// - A method on the module's caller (`create_teams_caller(ctx).get_team(args)`): queries and
+///   mutations directly on the caller, actions under `actions()`; mutations and actions
+///   also under `schedule().after(..)`, `.at(..)` and `.now()`. Each method is bounded by its
+///   cell of the [call matrix](crate::matrix).
+///
+/// Mistakes in the signature or the options are compile errors at the offending tokens.
+///
+/// ```
+/// mod teams {
+///     use convoke::{Error, Id, MutationCtx, Result, Table, procedure};
+///     convoke::module!(teams);
+///
+///     #[derive(serde::Serialize, serde::Deserialize, Table)]
+///     #[table(name = "teams")]
+///     pub struct Team { pub name: String }
+///
+///     #[derive(Clone, serde::Serialize, serde::Deserialize)]
+///     pub struct Rename { pub id: Id<Team>, pub name: String }
+///
+///     /// Renames a team. Internal, and exported as `teams:renameTeam`.
+///     #[procedure(mutation, internal, name = "renameTeam")]
+///     pub async fn rename_team(ctx: &MutationCtx<'_>, args: Rename) -> Result<()> {
+///         if args.name.is_empty() {
+///             return Err(Error::user("a team needs a name"));
+///         }
+///         ctx.db().patch(args.id, &serde_json::json!({ "name": args.name })).await?;
+///         Ok(())
+///     }
+/// }
+/// # fn main() {}
+/// ```
 pub use convoke_macros::procedure;
 
 /// Declares the caller of the current module: `convoke::module!(teams);` defines
 /// `TeamsCaller` and `create_teams_caller(ctx)`, with one method per procedure of the module.
+///
+/// Write it once in every module that has procedures (without it, `#[procedure]` fails to
+/// find the module's caller types). The name is used only for the generated items
+/// (`teams` gives `TeamsCaller` and `create_teams_caller`); procedure paths come from the
+/// Rust module path.
+///
+/// `create_teams_caller(ctx)` takes any context, `&QueryCtx<'_>`, `&MutationCtx<'_>` or
+/// `&ActionCtx`, and each call through it is checked against the
+/// [call matrix](crate::matrix) at compile time:
+///
+/// - `caller.get_team(args)`: a query, from any context;
+/// - `caller.add_member(args)`: a mutation, from a mutation (a sub-transaction) or an action
+///   (its own transaction);
+/// - `caller.actions().notify(args)`: an action, from an action;
+/// - `caller.schedule().after(delay).notify(args)`, `.at(time)`, `.now()` and
+///   `.cancel(id)`: from a mutation or an action (the scheduler is planned: these return
+///   [`Error::SchedulerNotEnabled`] for now).
+///
+/// Every call returns a [`Call`] future. The caller is `Copy`; procedures of other modules
+/// are reached through their own callers (`users::create_users_caller(ctx)`).
+///
+/// ```
+/// mod teams {
+///     use convoke::{ActionCtx, MutationCtx, QueryCtx, Result, procedure};
+///     convoke::module!(teams);
+///
+///     #[procedure(query)]
+///     pub async fn size(_ctx: &QueryCtx<'_>) -> Result<u32> {
+///         Ok(3)
+///     }
+///
+///     #[procedure(mutation)]
+///     pub async fn grow(ctx: &MutationCtx<'_>) -> Result<u32> {
+///         // A query from a mutation: same transaction.
+///         Ok(create_teams_caller(ctx).size().await? + 1)
+///     }
+///
+///     #[procedure(action)]
+///     pub async fn ping(_ctx: &ActionCtx) -> Result<String> {
+///         Ok("pong".to_owned())
+///     }
+///
+///     #[procedure(action)]
+///     pub async fn grow_and_ping(ctx: &ActionCtx) -> Result<String> {
+///         let teams = create_teams_caller(ctx);
+///         let size = teams.grow().await?; // a mutation, in its own transaction
+///         let pong = teams.actions().ping().await?; // actions only through `actions()`
+///         Ok(format!("{size} {pong}"))
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> convoke::Result<()> {
+/// let rt = convoke::Runtime::in_memory()?;
+/// assert_eq!(rt.action(teams::grow_and_ping, ()).await?, "4 pong");
+/// # Ok(())
+/// # }
+/// ```
 pub use convoke_macros::module;
 
 /// Derives [`Table`] for a document type: `#[derive(Table)] #[table(name = "teams")]`.
+///
+/// Without `#[table(name = "..")]` the table is named after the type in snake case
+/// (`TeamMember` gives `team_member`).
 pub use convoke_macros::Table;
 
 /// What generated code uses. Not a public API: it may change in any release.

@@ -53,6 +53,26 @@ pub enum Visibility {
 ///
 /// For `pub async fn get_team(..)` the macro defines a type `get_team` (in the type
 /// namespace, beside the function) implementing this trait and the trait of its kind.
+/// `teams::get_team` in an expression is the function; in a type, it is the marker.
+///
+/// ```standalone_crate
+/// mod teams {
+///     use convoke::{QueryCtx, Result, procedure};
+///     convoke::module!(teams);
+///
+///     #[procedure(query, internal, name = "countTeams")]
+///     pub async fn count_teams(_ctx: &QueryCtx<'_>) -> Result<u32> {
+///         Ok(0)
+///     }
+/// }
+///
+/// use convoke::{Procedure, ProcedureKind, Visibility};
+/// type P = teams::count_teams;
+/// assert_eq!(P::KIND, ProcedureKind::Query);
+/// assert_eq!(P::VISIBILITY, Visibility::Internal);
+/// assert_eq!(P::NAME, "countTeams");
+/// assert_eq!(P::path(), "teams:countTeams");
+/// ```
 pub trait Procedure: Send + Sync + 'static {
     /// The argument type; `()` for a procedure without arguments.
     type Args: Serialize + DeserializeOwned + Send + Sync + 'static;
@@ -68,7 +88,7 @@ pub trait Procedure: Send + Sync + 'static {
     fn path() -> &'static str;
 }
 
-/// A query procedure: runs with a [`QueryCtx`].
+/// A query procedure: runs with a [`QueryCtx`]. Implemented by `#[procedure(query)]`.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a query",
     label = "expected a query procedure",
@@ -82,7 +102,8 @@ pub trait QueryProcedure: Procedure {
     ) -> impl Future<Output = Result<Self::Output>> + Send + 'a;
 }
 
-/// A mutation procedure: runs with a [`MutationCtx`].
+/// A mutation procedure: runs with a [`MutationCtx`]. Implemented by
+/// `#[procedure(mutation)]`.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a mutation",
     label = "expected a mutation procedure",
@@ -99,7 +120,7 @@ pub trait MutationProcedure: Procedure {
     fn clone_args(args: &Self::Args) -> Self::Args;
 }
 
-/// An action procedure: runs with an [`ActionCtx`].
+/// An action procedure: runs with an [`ActionCtx`]. Implemented by `#[procedure(action)]`.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not an action",
     label = "expected an action procedure",

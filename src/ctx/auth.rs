@@ -4,6 +4,12 @@ use crate::value::{Object, Value};
 
 /// The authenticated caller, like Convex's `UserIdentity`.
 ///
+/// Today an identity is given to the runtime with [`Runtime::with_identity`]
+/// (the HTTP layer, which will verify JWTs and build identities from their claims, is
+/// planned). Inside a procedure, `ctx.auth().user_identity()` returns it.
+///
+/// [`Runtime::with_identity`]: crate::Runtime::with_identity
+///
 /// ```
 /// use convoke::UserIdentity;
 /// let me = UserIdentity::new("https://auth.example.com", "user_42").with_claim("email", "a@b.c");
@@ -65,6 +71,27 @@ impl UserIdentity {
 }
 
 /// Access to the caller's identity: `ctx.auth().user_identity()`.
+///
+/// The identity flows into every call a procedure makes, in-process; scheduled functions
+/// will run without it, as in Convex.
+///
+/// ```
+/// # mod users {
+/// use convoke::{QueryCtx, Result, procedure};
+/// # convoke::module!(users);
+///
+/// /// The caller's e-mail address, from the token's `email` claim.
+/// #[procedure(query)]
+/// pub async fn my_email(ctx: &QueryCtx<'_>) -> Result<String> {
+///     let me = ctx.auth().user_identity().ok_or_else(|| convoke::Error::user("not signed in"))?;
+///     match me.claim("email").and_then(|v| v.as_str()) {
+///         Some(email) => Ok(email.to_owned()),
+///         None => Err(convoke::Error::user("no e-mail address")),
+///     }
+/// }
+/// # }
+/// # fn main() {}
+/// ```
 #[derive(Debug, Clone, Copy)]
 pub struct Auth<'a> {
     identity: Option<&'a UserIdentity>,

@@ -14,7 +14,16 @@ use crate::store::StoreError;
 
 /// The id of a document in any table: its table name and a number unique in the store.
 ///
-/// Its string form is `"<table>:<number>"`, e.g. `"teams:42"`.
+/// Its string form is `"<table>:<number>"`, e.g. `"teams:42"`. Use [`Id<T>`] where the
+/// table is known; `DocumentId` is for code that handles any table.
+///
+/// ```
+/// use convoke::db::DocumentId;
+/// let id: DocumentId = "teams:42".parse().unwrap();
+/// assert_eq!((id.table(), id.number()), ("teams", 42));
+/// assert_eq!(id, DocumentId::new("teams", 42));
+/// assert!("teams".parse::<DocumentId>().is_err());
+/// ```
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct DocumentId {
     table: Arc<str>,
@@ -95,7 +104,8 @@ impl<'de> Deserialize<'de> for DocumentId {
 /// The id of a document in table `T`: `Id<Team>`.
 ///
 /// Copyable, comparable, and serialized as the same string as its [`DocumentId`]; parsing
-/// (and deserializing) checks that the id belongs to `T`'s table.
+/// (and deserializing) checks that the id belongs to `T`'s table. So an argument type with an
+/// `Id<Team>` field refuses, as invalid arguments, a by-name call that passes a user's id.
 ///
 /// ```
 /// use convoke::{Id, Table};

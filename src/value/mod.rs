@@ -16,6 +16,29 @@
 //!   [`Value::nesting_depth`], [`Value::check_limits`];
 //! * field name rules: [`validate_field_name`] and
 //!   [`validate_user_field_name`].
+//!
+//! Procedures rarely touch [`Value`] directly: documents and arguments are
+//! ordinary serde types, converted at the boundary.
+//!
+//! ```
+//! use convoke::value::{self, Value};
+//!
+//! #[derive(serde::Serialize, serde::Deserialize, Debug, PartialEq)]
+//! struct Team { name: String, size: i64 }
+//!
+//! let team = Team { name: "Engines".into(), size: 3 };
+//! let v = value::to_value(&team).unwrap();
+//! assert_eq!(v.get("size"), Some(&Value::Int64(3)));
+//!
+//! // On the wire, int64 is `{"$integer": ..}`, since JSON numbers are float64.
+//! let wire = value::to_convex_json(&v);
+//! assert!(wire["size"].get("$integer").is_some());
+//! assert_eq!(value::from_convex_json(wire).unwrap(), v);
+//!
+//! // The "clean" export format is plain JSON.
+//! assert_eq!(value::to_clean_json(&v), serde_json::json!({ "name": "Engines", "size": 3 }));
+//! assert_eq!(value::from_value::<Team>(v).unwrap(), team);
+//! ```
 
 use std::cmp::Ordering;
 use std::fmt;
