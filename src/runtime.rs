@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use futures::FutureExt;
 
+use crate::caller::Call;
 use crate::ctx::{ActionCtx, CallEnv, MutationCtx, QueryCtx, UserIdentity};
 use crate::db::Transaction;
 use crate::error::{Error, Result};
@@ -25,10 +26,11 @@ const DEFAULT_MAX_MUTATION_ATTEMPTS: u32 = 16;
 
 /// Runs procedures over a store: the entry point for servers, schedulers and tests.
 ///
-/// Cheap to clone (all clones share one store). Typed entry points take the procedure
-/// function itself; [`Runtime::run`] takes a path and JSON.
+/// Cheap to clone (all clones share one store). The typed entry points
+/// ([`query`](Runtime::query), [`mutation`](Runtime::mutation), [`action`](Runtime::action))
+/// take the procedure function itself; [`Runtime::run`] takes a path and JSON.
 ///
-/// ```
+/// ```standalone_crate
 /// use convoke::{procedure, QueryCtx, Result, Runtime};
 ///
 /// mod ping {
@@ -63,7 +65,7 @@ struct RuntimeInner {
     max_mutation_attempts: u32,
 }
 
-/// Configures a [`Runtime`].
+/// Configures a [`Runtime`]: [`Runtime::builder()`], then [`build`](RuntimeBuilder::build).
 ///
 /// ```
 /// use convoke::{Runtime, store::MemoryStore};
@@ -87,25 +89,31 @@ impl RuntimeBuilder {
         self
     }
 
-    /// The storage engine, shared with others.
+    /// The storage engine, shared with other runtimes or with your own code.
     pub fn shared_storage(mut self, store: Arc<dyn Storage>) -> Self {
         self.store = Some(store);
         self
     }
 
     /// How deep calls may nest, the entry call counting as 1 (default 8, as in Convex).
+    ///
+    /// A call that would go deeper fails with [`Error::DepthExceeded`] before it starts.
+    /// Values below 1 count as 1.
     pub fn max_call_depth(mut self, depth: u32) -> Self {
         self.max_call_depth = depth.max(1);
         self
     }
 
-    /// How many times a mutation runs before conflicts make it give up (default 16).
+    /// How many times a mutation runs before conflicts make it give up (default 16), with a
+    /// short, growing backoff between runs. Then the call fails with
+    /// [`Error::TooManyConflicts`]. Values below 1 count as 1.
     pub fn max_mutation_attempts(mut self, attempts: u32) -> Self {
         self.max_mutation_attempts = attempts.max(1);
         self
     }
 
-    /// Builds the runtime. Fails if two linked procedures share a path.
+    /// Builds the runtime. Fails with [`Error::DuplicateProcedure`] if two procedures
+    /// linked into the program share a path.
     pub fn build(self) -> Result<Runtime> {
         let registry = Registry::get();
         registry.check()?;
@@ -131,13 +139,44 @@ impl Runtime {
         }
     }
 
-    /// A runtime over a fresh in-memory store.
+    /// A runtime over a fresh in-memory store, with the default limits.
+    ///
+    /// Every runtime sees every procedure linked into the program; this fails only if two
+    /// of them share a path (see [`RuntimeBuilder::build`]).
+    ///
+    /// ```
+    /// let rt = convoke::Runtime::in_memory()?;
+    /// # Ok::<(), convoke::Error>(())
+    /// ```
     pub fn in_memory() -> Result<Runtime> {
         Runtime::builder().build()
     }
 
-    /// A handle on the same runtime whose calls run as `identity`
-    /// (`ctx.auth().user_identity()` returns it).
+    /// A handle on the same runtime (same store) whose calls run as `identity`:
+    /// `ctx.auth().user_identity()` returns it, in the called procedure and in every call it
+    /// makes.
+    ///
+    /// ```
+    /// # mod users {
+    /// #     use convoke::{QueryCtx, Result, procedure};
+    /// #     convoke::module!(users);
+    /// /// Who is calling, by subject.
+    /// #[procedure(query)]
+    /// pub async fn whoami(ctx: &QueryCtx<'_>) -> Result<Option<String>> {
+    ///     Ok(ctx.auth().user_identity().map(|me| me.subject().to_owned()))
+    /// }
+    /// # }
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> convoke::Result<()> {
+    /// use convoke::{Runtime, UserIdentity};
+    ///
+    /// let rt = Runtime::in_memory()?;
+    /// let ada = rt.with_identity(UserIdentity::new("https://auth.example.com", "ada"));
+    /// assert_eq!(ada.query(users::whoami, ()).await?.as_deref(), Some("ada"));
+    /// assert_eq!(rt.query(users::whoami, ()).await?, None);
+    /// # Ok(())
+    /// # }
+    /// ```
     #[must_use]
     pub fn with_identity(&self, identity: UserIdentity) -> Runtime {
         Runtime {
@@ -146,7 +185,7 @@ impl Runtime {
         }
     }
 
-    /// A handle on the same runtime whose calls run without identity.
+    /// A handle on the same runtime (same store) whose calls run without identity.
     #[must_use]
     pub fn without_identity(&self) -> Runtime {
         Runtime {
@@ -155,7 +194,7 @@ impl Runtime {
         }
     }
 
-    /// The identity calls through this handle run as.
+    /// The identity calls through this handle run as, if any.
     pub fn identity(&self) -> Option<&UserIdentity> {
         self.identity.as_deref()
     }
@@ -165,55 +204,171 @@ impl Runtime {
     }
 
     /// Runs a query in a fresh read transaction: `rt.query(teams::get_team, args)`.
-    pub async fn query<H, M>(
+    ///
+    /// Pass the procedure function itself; the arguments and the result are the
+    /// procedure's own Rust types (`()` for a procedure without arguments). Passing a
+    /// mutation or an action here is a compile error.
+    ///
+    /// ```
+    /// # mod teams {
+    /// #     use convoke::{MutationCtx, QueryCtx, Result, Table, procedure};
+    /// #     convoke::module!(teams);
+    /// #     #[derive(serde::Serialize, serde::Deserialize, Table)]
+    /// #     #[table(name = "teams")]
+    /// #     pub struct Team { pub name: String }
+    /// /// How many teams there are.
+    /// #[procedure(query)]
+    /// pub async fn count(ctx: &QueryCtx<'_>) -> Result<usize> {
+    ///     Ok(ctx.db().query::<Team>().collect().await?.len())
+    /// }
+    /// # }
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> convoke::Result<()> {
+    /// let rt = convoke::Runtime::in_memory()?;
+    /// assert_eq!(rt.query(teams::count, ()).await?, 0);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn query<H, M>(
         &self,
         query: H,
         args: <H::Procedure as Procedure>::Args,
-    ) -> Result<<H::Procedure as Procedure>::Output>
+    ) -> Call<'_, <H::Procedure as Procedure>::Output>
     where
         H: Handler<M>,
         H::Procedure: QueryProcedure,
     {
         let _ = query;
-        self.execute_query::<H::Procedure>(args, self.identity.clone(), 1)
-            .await
+        // A boxed future whose type does not mention `H` or `M`: an `async fn` here would
+        // capture the handler's lifetime-carrying marker `M`, and rustc then fails to prove
+        // the future `Send` ("implementation of `FnOnce` is not general enough") wherever it
+        // must be, e.g. in `tokio::spawn` or inside an action.
+        Call::new(self.execute_query::<H::Procedure>(args, self.identity.clone(), 1))
     }
 
-    /// Runs a mutation in a fresh transaction and commits it, re-running it on conflicts.
-    pub async fn mutation<H, M>(
+    /// Runs a mutation in a fresh transaction and commits it: `rt.mutation(teams::create_team,
+    /// args)`.
+    ///
+    /// If a concurrent commit conflicts with what the mutation read, the transaction is
+    /// thrown away and the mutation runs again, up to
+    /// [`max_mutation_attempts`](RuntimeBuilder::max_mutation_attempts) times in all; then
+    /// the call fails with [`Error::TooManyConflicts`]. If the mutation returns an error or
+    /// panics, nothing is committed.
+    ///
+    /// ```
+    /// # mod teams {
+    /// #     use convoke::{Id, MutationCtx, Result, Table, procedure};
+    /// #     convoke::module!(teams);
+    /// #     #[derive(serde::Serialize, serde::Deserialize, Table)]
+    /// #     #[table(name = "teams")]
+    /// #     pub struct Team { pub name: String }
+    /// /// Creates a team and returns its id.
+    /// #[procedure(mutation)]
+    /// pub async fn create_team(ctx: &MutationCtx<'_>, name: String) -> Result<Id<Team>> {
+    ///     Ok(ctx.db().insert(&Team { name }).await?)
+    /// }
+    /// # }
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> convoke::Result<()> {
+    /// let rt = convoke::Runtime::in_memory()?;
+    /// let id = rt.mutation(teams::create_team, "Engines".to_owned()).await?;
+    /// assert_eq!(id.to_string(), "teams:1");
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn mutation<H, M>(
         &self,
         mutation: H,
         args: <H::Procedure as Procedure>::Args,
-    ) -> Result<<H::Procedure as Procedure>::Output>
+    ) -> Call<'_, <H::Procedure as Procedure>::Output>
     where
         H: Handler<M>,
         H::Procedure: MutationProcedure,
     {
         let _ = mutation;
-        self.execute_mutation::<H::Procedure>(args, self.identity.clone(), 1)
-            .await
+        // Boxed for `Send`: see `query`.
+        Call::new(self.execute_mutation::<H::Procedure>(args, self.identity.clone(), 1))
     }
 
-    /// Runs an action.
-    pub async fn action<H, M>(
+    /// Runs an action: `rt.action(teams::onboard, args)`.
+    ///
+    /// An action has no transaction of its own: each query or mutation it calls runs in
+    /// its own, and a mutation's writes stay committed whatever the action does next.
+    ///
+    /// ```
+    /// # mod teams {
+    /// #     use convoke::{ActionCtx, QueryCtx, Result, procedure};
+    /// #     convoke::module!(teams);
+    /// #     #[procedure(query)]
+    /// #     pub async fn count(_ctx: &QueryCtx<'_>) -> Result<usize> { Ok(2) }
+    /// /// Reports on the teams (an action could also call outside services).
+    /// #[procedure(action)]
+    /// pub async fn report(ctx: &ActionCtx) -> Result<String> {
+    ///     let n = create_teams_caller(ctx).count().await?;
+    ///     Ok(format!("{n} teams"))
+    /// }
+    /// # }
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> convoke::Result<()> {
+    /// let rt = convoke::Runtime::in_memory()?;
+    /// assert_eq!(rt.action(teams::report, ()).await?, "2 teams");
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn action<H, M>(
         &self,
         action: H,
         args: <H::Procedure as Procedure>::Args,
-    ) -> Result<<H::Procedure as Procedure>::Output>
+    ) -> Call<'_, <H::Procedure as Procedure>::Output>
     where
         H: Handler<M>,
         H::Procedure: ActionProcedure,
     {
         let _ = action;
-        self.execute_action::<H::Procedure>(args, self.identity.clone(), 1)
-            .await
+        // Boxed for `Send`: see `query`.
+        Call::new(self.execute_action::<H::Procedure>(args, self.identity.clone(), 1))
     }
 
     /// Runs any procedure by path, with JSON arguments and result:
     /// `rt.run("teams:get_team", json!({ "id": "teams:1" }))`.
     ///
-    /// Arguments may use Convex's encoding (`{"$integer": ..}`); the result is plain JSON.
-    /// Internal procedures are reachable (this is an in-process entry point).
+    /// This is by-name dispatch, as the HTTP API and the scheduler use it. Arguments may use
+    /// Convex's JSON encoding (`{"$integer": ..}`); `{}` and `null` both mean "no
+    /// arguments". The result is plain JSON. Internal procedures are reachable, because
+    /// this is an in-process entry point.
+    ///
+    /// Fails with [`Error::UnknownProcedure`] for an unknown path and
+    /// [`Error::InvalidArguments`] when the arguments do not fit the procedure's argument
+    /// type.
+    ///
+    /// ```standalone_crate
+    /// mod math {
+    ///     use convoke::{QueryCtx, Result, procedure};
+    ///     convoke::module!(math);
+    ///
+    ///     #[derive(serde::Serialize, serde::Deserialize)]
+    ///     pub struct Double { pub n: i64 }
+    ///
+    ///     #[procedure(query)]
+    ///     pub async fn double(_ctx: &QueryCtx<'_>, args: Double) -> Result<i64> {
+    ///         Ok(args.n * 2)
+    ///     }
+    /// }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> convoke::Result<()> {
+    /// use serde_json::json;
+    ///
+    /// let rt = convoke::Runtime::in_memory()?;
+    /// assert_eq!(rt.run("math:double", json!({ "n": 21 })).await?, json!(42));
+    ///
+    /// let err = rt.run("math:double", json!({ "n": "x" })).await.unwrap_err();
+    /// assert!(err.is_invalid_arguments());
+    /// let err = rt.run("math:triple", json!({})).await.unwrap_err();
+    /// assert!(err.is_unknown_procedure());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn run(&self, path: &str, args: serde_json::Value) -> Result<serde_json::Value> {
         let args = value::from_convex_json(args).map_err(|e| Error::InvalidArguments {
             path: path.to_owned(),
@@ -223,8 +378,39 @@ impl Runtime {
         Ok(value::to_clean_json(&output))
     }
 
-    /// Runs a procedure by path with [`Value`] arguments. With `kind`, fails with
-    /// [`Error::WrongKind`] unless the procedure is of that kind.
+    /// Runs a procedure by path with [`Value`] arguments and result, as [`Runtime::run`]
+    /// does with JSON.
+    ///
+    /// With `Some(kind)`, fails with [`Error::WrongKind`] unless the procedure is of that
+    /// kind: this is how an endpoint such as `POST /api/query` refuses a mutation.
+    ///
+    /// ```standalone_crate
+    /// mod teams {
+    ///     use convoke::{QueryCtx, Result, procedure};
+    ///     convoke::module!(teams);
+    ///
+    ///     #[procedure(query)]
+    ///     pub async fn count(_ctx: &QueryCtx<'_>) -> Result<i64> {
+    ///         Ok(3)
+    ///     }
+    /// }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> convoke::Result<()> {
+    /// use convoke::{ProcedureKind, value::Value};
+    ///
+    /// let rt = convoke::Runtime::in_memory()?;
+    /// let n = rt.run_value(Some(ProcedureKind::Query), "teams:count", Value::Null).await?;
+    /// assert_eq!(n, Value::Int64(3));
+    ///
+    /// let err = rt
+    ///     .run_value(Some(ProcedureKind::Mutation), "teams:count", Value::Null)
+    ///     .await
+    ///     .unwrap_err();
+    /// assert!(err.is_wrong_kind());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn run_value(
         &self,
         kind: Option<ProcedureKind>,

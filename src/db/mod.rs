@@ -3,6 +3,11 @@
 //! Queries get a [`DatabaseReader`], mutations a [`DatabaseWriter`]; both work inside the
 //! context's transaction. Documents are typed through [`Table`] and serde; every document
 //! also has the system fields `_id` and `_creationTime`, reached through [`Doc`].
+//!
+//! Actions have no `db()`: they reach the database by calling queries and mutations.
+//!
+//! Today a [`Query`] scans its whole table (with filter, order and limits); indexes, index
+//! ranges and pagination are planned.
 
 mod id;
 mod transaction;
@@ -23,7 +28,23 @@ use crate::value::{self, Object, Value};
 
 /// A document type stored in a table: `#[derive(Table)] #[table(name = "teams")]`.
 ///
-/// The derive names the table after the struct in snake case unless `name` is given.
+/// The derive names the table after the struct in snake case unless `name` is given. The
+/// type must serialize to an object (a struct with named fields), whose fields must not
+/// start with `_` (those are system fields).
+///
+/// ```
+/// use convoke::{Id, Table};
+///
+/// #[derive(serde::Serialize, serde::Deserialize, Table)]
+/// #[table(name = "teams")]
+/// struct Team { name: String }
+///
+/// #[derive(serde::Serialize, serde::Deserialize, Table)]
+/// struct TeamMember { team_id: Id<Team>, name: String }
+///
+/// assert_eq!(Team::NAME, "teams");
+/// assert_eq!(TeamMember::NAME, "team_member");
+/// ```
 pub trait Table: Serialize + DeserializeOwned + Send + Sync + 'static {
     /// The table's name.
     const NAME: &'static str;
@@ -33,6 +54,37 @@ pub trait Table: Serialize + DeserializeOwned + Send + Sync + 'static {
 ///
 /// Dereferences to the value, and serializes as one object (`_id`, `_creationTime`, then
 /// the value's fields), as Convex returns documents.
+///
+/// ```
+/// # mod teams {
+/// use convoke::{Doc, Id, MutationCtx, Result, Table, procedure};
+/// # convoke::module!(teams);
+///
+/// #[derive(serde::Serialize, serde::Deserialize, Table)]
+/// #[table(name = "teams")]
+/// pub struct Team { pub name: String }
+///
+/// /// Creates a team and returns the stored document.
+/// #[procedure(mutation)]
+/// pub async fn create(ctx: &MutationCtx<'_>, name: String) -> Result<Doc<Team>> {
+///     let id: Id<Team> = ctx.db().insert(&Team { name }).await?;
+///     let doc = ctx.db().get(id).await?.expect("just inserted");
+///     assert_eq!(doc.id(), id);
+///     assert_eq!(doc.name, "Engines"); // `Doc<Team>` dereferences to `Team`
+///     Ok(doc)
+/// }
+/// # }
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> convoke::Result<()> {
+/// # let rt = convoke::Runtime::in_memory()?;
+/// let doc = rt.mutation(teams::create, "Engines".to_owned()).await?;
+/// let json = serde_json::to_value(&doc).unwrap();
+/// assert_eq!(json["_id"], "teams:1");
+/// assert_eq!(json["name"], "Engines");
+/// assert!(json["_creationTime"].is_f64());
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, PartialEq)]
 pub struct Doc<T> {
     id: Id<T>,
@@ -142,6 +194,9 @@ fn to_fields<T: Serialize + ?Sized>(value: &T) -> Result<Object, StoreError> {
 
 /// Reads the database inside a transaction: `ctx.db()` in a query (and, through
 /// [`DatabaseWriter`]'s `Deref`, in a mutation).
+///
+/// Every read is recorded in the transaction's read set: a mutation whose reads are
+/// changed by a concurrent commit is re-run.
 #[derive(Clone, Copy)]
 pub struct DatabaseReader<'a> {
     tx: &'a Transaction,
@@ -152,7 +207,7 @@ impl<'a> DatabaseReader<'a> {
         DatabaseReader { tx }
     }
 
-    /// The document with this id, or `None`.
+    /// The document with this id, or `None` if there is none (or it was deleted).
     pub async fn get<T: Table>(&self, id: Id<T>) -> Result<Option<Doc<T>>, StoreError> {
         match self.tx.get(&id.document_id())? {
             Some(doc) => Ok(Some(Doc::from_document(&doc)?)),
@@ -180,7 +235,33 @@ type Filter<T> = Box<dyn Fn(&T) -> bool + Send + Sync>;
 
 /// A query over one table, in creation order unless [`order`](Query::order) says otherwise.
 ///
-/// The whole table counts as read for conflict detection, whatever the filter keeps.
+/// Build it with `ctx.db().query::<T>()`, then run it with [`collect`](Query::collect),
+/// [`take`](Query::take) or [`first`](Query::first). The whole table counts as read for
+/// conflict detection, whatever the filter keeps.
+///
+/// ```
+/// # mod teams {
+/// use convoke::{Doc, QueryCtx, Result, Table, db::Order, procedure};
+/// # convoke::module!(teams);
+///
+/// #[derive(serde::Serialize, serde::Deserialize, Table)]
+/// #[table(name = "teams")]
+/// pub struct Team { pub name: String, pub size: u32 }
+///
+/// /// The ten newest teams with room for one more member.
+/// #[procedure(query)]
+/// pub async fn open_teams(ctx: &QueryCtx<'_>) -> Result<Vec<Doc<Team>>> {
+///     Ok(ctx
+///         .db()
+///         .query::<Team>()
+///         .order(Order::Desc)
+///         .filter(|team| team.size < 10)
+///         .take(10)
+///         .await?)
+/// }
+/// # }
+/// # fn main() {}
+/// ```
 #[must_use = "a query does nothing until collected"]
 pub struct Query<'a, T> {
     tx: &'a Transaction,
@@ -236,6 +317,30 @@ impl<T: Table> Query<'_, T> {
 /// Reads and writes the database inside a transaction: `ctx.db()` in a mutation.
 ///
 /// Dereferences to [`DatabaseReader`] for reads, which see this transaction's writes.
+/// Writes are buffered and become visible to others only when the mutation commits.
+///
+/// ```
+/// # mod teams {
+/// use convoke::{Id, MutationCtx, Result, Table, procedure};
+/// # convoke::module!(teams);
+///
+/// #[derive(serde::Serialize, serde::Deserialize, Table)]
+/// #[table(name = "teams")]
+/// pub struct Team { pub name: String, pub size: u32 }
+///
+/// #[procedure(mutation)]
+/// pub async fn shuffle(ctx: &MutationCtx<'_>) -> Result<()> {
+///     let db = ctx.db();
+///     let id: Id<Team> = db.insert(&Team { name: "Engines".into(), size: 1 }).await?;
+///     db.patch(id, &serde_json::json!({ "size": 2 })).await?; // set some fields
+///     db.replace(id, &Team { name: "Looms".into(), size: 3 }).await?; // set all fields
+///     assert_eq!(db.get(id).await?.map(|t| t.size), Some(3)); // reads see the writes
+///     db.delete(id).await?;
+///     Ok(())
+/// }
+/// # }
+/// # fn main() {}
+/// ```
 #[derive(Clone, Copy)]
 pub struct DatabaseWriter<'a> {
     reader: DatabaseReader<'a>,
@@ -248,7 +353,8 @@ impl<'a> DatabaseWriter<'a> {
         }
     }
 
-    /// Inserts a new document into `T`'s table and returns its id.
+    /// Inserts a new document into `T`'s table and returns its id. The store sets `_id`
+    /// and `_creationTime`.
     pub async fn insert<T: Table>(&self, value: &T) -> Result<Id<T>, StoreError> {
         let id = self.reader.tx.insert(T::NAME, to_fields(value)?)?;
         id.typed()
@@ -256,6 +362,7 @@ impl<'a> DatabaseWriter<'a> {
 
     /// Merges `fields` (any serializable object, e.g. a `serde_json::json!` value or a struct
     /// of optional fields) into the document: listed fields are set, others kept.
+    /// Fails with [`StoreError::NotFound`] if there is no such document.
     pub async fn patch<T: Table>(
         &self,
         id: Id<T>,
@@ -265,11 +372,12 @@ impl<'a> DatabaseWriter<'a> {
     }
 
     /// Replaces the document's fields with `value`; `_id` and `_creationTime` stay.
+    /// Fails with [`StoreError::NotFound`] if there is no such document.
     pub async fn replace<T: Table>(&self, id: Id<T>, value: &T) -> Result<(), StoreError> {
         self.reader.tx.replace(&id.document_id(), to_fields(value)?)
     }
 
-    /// Deletes the document.
+    /// Deletes the document. Fails with [`StoreError::NotFound`] if there is none.
     pub async fn delete<T: Table>(&self, id: Id<T>) -> Result<(), StoreError> {
         self.reader.tx.delete(&id.document_id())
     }
