@@ -957,3 +957,64 @@ async fn a_scan_does_not_conflict_with_writes_to_other_tables() -> Result<()> {
     assert_eq!(rt.query(phantom::summaries, ()).await?, [1]);
     Ok(())
 }
+
+#[tokio::test]
+async fn a_patch_cannot_grow_a_document_past_the_size_limit() -> Result<()> {
+    let rt = Runtime::in_memory()?;
+    let id = rt.mutation(blobs::create, ()).await?;
+    // Each patch is under the limit; their merge is not.
+    rt.mutation(blobs::set_field, ("a".to_owned(), 600_000))
+        .await?;
+    let err = rt
+        .mutation(blobs::set_field, ("b".to_owned(), 600_000))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, convoke::Error::Store(convoke::store::StoreError::Value(v)) if v.is_too_large()),
+        "{err:?}"
+    );
+    let doc = rt.query(blobs::get, id).await?;
+    assert_eq!(doc, 1, "the failed patch left the document unchanged");
+    Ok(())
+}
+
+mod blobs {
+    use convoke::{Id, MutationCtx, QueryCtx, Result, Table, procedure};
+    use serde::{Deserialize, Serialize};
+
+    convoke::module!(blobs);
+
+    #[derive(Serialize, Deserialize, Table)]
+    #[table(name = "blobs")]
+    pub struct Blob {
+        #[serde(flatten)]
+        pub fields: std::collections::BTreeMap<String, String>,
+    }
+
+    #[procedure(mutation)]
+    pub async fn create(ctx: &MutationCtx<'_>) -> Result<Id<Blob>> {
+        Ok(ctx
+            .db()
+            .insert(&Blob {
+                fields: Default::default(),
+            })
+            .await?)
+    }
+
+    #[procedure(mutation)]
+    pub async fn set_field(ctx: &MutationCtx<'_>, args: (String, usize)) -> Result<()> {
+        let blob = ctx.db().query::<Blob>().first().await?;
+        let Some(blob) = blob else {
+            return Err(convoke::Error::user("no blob"));
+        };
+        let mut patch = std::collections::BTreeMap::new();
+        patch.insert(args.0, "x".repeat(args.1));
+        ctx.db().patch(blob.id(), &patch).await?;
+        Ok(())
+    }
+
+    #[procedure(query)]
+    pub async fn get(ctx: &QueryCtx<'_>, id: Id<Blob>) -> Result<usize> {
+        Ok(ctx.db().get(id).await?.map(|b| b.fields.len()).unwrap_or(0))
+    }
+}

@@ -94,6 +94,7 @@ impl Transaction {
     pub(crate) fn insert(&self, table: &str, fields: Object) -> Result<DocumentId, StoreError> {
         self.check_writable()?;
         check_user_fields(&fields)?;
+        check_document_size(&fields)?;
         let id = self.store.allocate_id(table);
         let doc = Document {
             id: id.clone(),
@@ -112,6 +113,7 @@ impl Transaction {
     pub(crate) fn replace(&self, id: &DocumentId, fields: Object) -> Result<(), StoreError> {
         self.check_writable()?;
         check_user_fields(&fields)?;
+        check_document_size(&fields)?;
         let old = self.existing(id)?;
         let doc = Document {
             id: id.clone(),
@@ -130,6 +132,8 @@ impl Transaction {
         for (k, v) in fields {
             merged.insert(k, v);
         }
+        // The patch may be small while the merged document is not.
+        check_document_size(&merged)?;
         let doc = Document {
             id: id.clone(),
             creation_time: old.creation_time,
@@ -226,6 +230,11 @@ fn check_user_fields(fields: &Object) -> Result<(), StoreError> {
         }
         crate::value::validate_user_field_name(name)?;
     }
+    Ok(())
+}
+
+/// A document's size, as Convex counts it, must stay within the limit.
+fn check_document_size(fields: &Object) -> Result<(), StoreError> {
     let size: usize = fields.iter().map(|(k, v)| k.len() + v.size()).sum();
     if size > crate::value::MAX_VALUE_SIZE {
         return Err(StoreError::Value(crate::value::ValueError::TooLarge {
