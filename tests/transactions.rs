@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use convoke::{Error, Id, Result, Runtime, Table};
 use serde::{Deserialize, Serialize};
+use std::future::Future;
 
 #[derive(Debug, Clone, Serialize, Deserialize, Table)]
 #[table(name = "counters")]
@@ -176,15 +177,11 @@ async fn two_hundred_interleaved_increments_all_count() -> Result<()> {
 async fn a_conflict_is_detected_and_the_loser_re_runs() -> Result<()> {
     let rt = Runtime::in_memory()?;
     let id = rt.mutation(counter::create, ()).await?;
-    let a = tokio::spawn({
-        let rt = rt.clone();
-        async move { rt.mutation(counter::increment_at_barrier, id).await }
-    });
-    let b = tokio::spawn({
-        let rt = rt.clone();
-        async move { rt.mutation(counter::increment_at_barrier, id).await }
-    });
-    let mut results = vec![a.await.expect("task")?, b.await.expect("task")?];
+    let [a, b] = on_two_tasks(&rt, move |rt| async move {
+        rt.mutation(counter::increment_at_barrier, id).await
+    })
+    .await;
+    let mut results = vec![a?, b?];
     results.sort_unstable();
     // Both first runs read 0; the one committing second conflicted and ran again, reading 1.
     assert_eq!(results, [1, 2]);
@@ -201,15 +198,11 @@ async fn a_conflict_is_detected_and_the_loser_re_runs() -> Result<()> {
 async fn a_conflict_past_the_attempt_limit_is_an_error() -> Result<()> {
     let rt = Runtime::builder().max_mutation_attempts(1).build()?;
     let id = rt.mutation(counter::create, ()).await?;
-    let a = tokio::spawn({
-        let rt = rt.clone();
-        async move { rt.mutation(counter::increment_at_barrier_once, id).await }
-    });
-    let b = tokio::spawn({
-        let rt = rt.clone();
-        async move { rt.mutation(counter::increment_at_barrier_once, id).await }
-    });
-    let results = [a.await.expect("task"), b.await.expect("task")];
+    let [a, b] = on_two_tasks(&rt, move |rt| async move {
+        rt.mutation(counter::increment_at_barrier_once, id).await
+    })
+    .await;
+    let results = [a, b];
     let (ok, err): (Vec<_>, Vec<_>) = results.into_iter().partition(Result::is_ok);
     assert_eq!(ok.len(), 1, "one of the two commits");
     let err = err.into_iter().next().expect("one error").unwrap_err();
@@ -232,15 +225,11 @@ async fn a_conflict_past_the_attempt_limit_is_an_error() -> Result<()> {
 async fn a_mutation_called_from_an_action_re_runs_on_conflict() -> Result<()> {
     let rt = Runtime::in_memory()?;
     let id = rt.mutation(counter::create, ()).await?;
-    let a = tokio::spawn({
-        let rt = rt.clone();
-        async move { rt.action(counter::increment_from_action, id).await }
-    });
-    let b = tokio::spawn({
-        let rt = rt.clone();
-        async move { rt.action(counter::increment_from_action, id).await }
-    });
-    let mut results = vec![a.await.expect("task")?, b.await.expect("task")?];
+    let [a, b] = on_two_tasks(&rt, move |rt| async move {
+        rt.action(counter::increment_from_action, id).await
+    })
+    .await;
+    let mut results = vec![a?, b?];
     results.sort_unstable();
     assert_eq!(results, [1, 2]);
     assert_eq!(rt.query(counter::get, id).await?, 2);
@@ -578,4 +567,16 @@ async fn configured_depth_limit() -> Result<()> {
         1,
     );
     Ok(())
+}
+
+/// Runs the same call on two tokio tasks, so that the two runs can interleave.
+async fn on_two_tasks<T, F, Fut>(rt: &Runtime, call: F) -> [T; 2]
+where
+    T: Send + 'static,
+    F: Fn(Runtime) -> Fut,
+    Fut: Future<Output = T> + Send + 'static,
+{
+    let a = tokio::spawn(call(rt.clone()));
+    let b = tokio::spawn(call(rt.clone()));
+    [a.await.expect("task"), b.await.expect("task")]
 }
