@@ -16,7 +16,7 @@ use crate::error::{Error, Result};
 use crate::procedure::{
     ActionProcedure, Handler, MutationProcedure, Procedure, ProcedureKind, QueryProcedure,
 };
-use crate::registry::{ErasedInvoke, ErasedMutationFn, ErasedQueryFn, Registry};
+use crate::registry::{ErasedInvoke, ErasedMutationFn, ErasedQueryFn, ProcedureInfo, Registry};
 use crate::store::{MemoryStore, Storage};
 use crate::value::{self, Value};
 
@@ -197,6 +197,18 @@ impl Runtime {
     /// The identity calls through this handle run as, if any.
     pub fn identity(&self) -> Option<&UserIdentity> {
         self.identity.as_deref()
+    }
+
+    /// What the registry knows about the procedure at `path`: its kind and visibility.
+    ///
+    /// Servers use it to refuse internal procedures and wrong kinds before running anything.
+    pub fn procedure(&self, path: &str) -> Result<ProcedureInfo> {
+        let entry = self.inner.registry.lookup(path)?;
+        Ok(ProcedureInfo {
+            path: (entry.path)(),
+            kind: entry.kind,
+            visibility: entry.visibility,
+        })
     }
 
     pub(crate) fn max_call_depth(&self) -> u32 {
