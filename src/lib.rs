@@ -221,6 +221,7 @@ pub use convoke_macros::Table;
 /// What generated code uses. Not a public API: it may change in any release.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::db::TableDefinition;
     pub use crate::matrix::{
         CallAction, CallInternal, CallMutation, CallQuery, RootActionCall, Schedule, ScheduleQuery,
     };

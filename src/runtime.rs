@@ -11,7 +11,8 @@ use futures::FutureExt;
 
 use crate::caller::Call;
 use crate::ctx::{ActionCtx, CallEnv, MutationCtx, QueryCtx, UserIdentity};
-use crate::db::Transaction;
+use crate::db::schema::Schema;
+use crate::db::{Database, Transaction, TransactionLimits};
 use crate::error::{Error, Result};
 use crate::procedure::{
     ActionProcedure, Handler, MutationProcedure, Procedure, ProcedureKind, QueryProcedure,
@@ -59,7 +60,7 @@ pub struct Runtime {
 }
 
 struct RuntimeInner {
-    store: Arc<dyn Storage>,
+    db: Arc<Database>,
     registry: &'static Registry,
     max_call_depth: u32,
     max_mutation_attempts: u32,
@@ -78,6 +79,7 @@ struct RuntimeInner {
 #[must_use]
 pub struct RuntimeBuilder {
     store: Option<Arc<dyn Storage>>,
+    limits: TransactionLimits,
     max_call_depth: u32,
     max_mutation_attempts: u32,
 }
@@ -92,6 +94,12 @@ impl RuntimeBuilder {
     /// The storage engine, shared with other runtimes or with your own code.
     pub fn shared_storage(mut self, store: Arc<dyn Storage>) -> Self {
         self.store = Some(store);
+        self
+    }
+
+    /// Per-transaction limits (default: [`TransactionLimits::default`], Convex's).
+    pub fn transaction_limits(mut self, limits: TransactionLimits) -> Self {
+        self.limits = limits;
         self
     }
 
@@ -113,13 +121,22 @@ impl RuntimeBuilder {
     }
 
     /// Builds the runtime. Fails with [`Error::DuplicateProcedure`] if two procedures
-    /// linked into the program share a path.
+    /// linked into the program share a path, and with a schema error
+    /// ([`StoreError::InvalidSchema`](crate::store::StoreError::InvalidSchema)) if a table
+    /// declaration is invalid.
     pub fn build(self) -> Result<Runtime> {
         let registry = Registry::get();
         registry.check()?;
+        let schema = Schema::linked()?;
+        let store = self.store.unwrap_or_else(|| Arc::new(MemoryStore::new()));
+        store.set_schema(&schema)?;
         Ok(Runtime {
             inner: Arc::new(RuntimeInner {
-                store: self.store.unwrap_or_else(|| Arc::new(MemoryStore::new())),
+                db: Arc::new(Database {
+                    store,
+                    schema: Arc::new(schema),
+                    limits: self.limits,
+                }),
                 registry,
                 max_call_depth: self.max_call_depth,
                 max_mutation_attempts: self.max_mutation_attempts,
@@ -134,6 +151,7 @@ impl Runtime {
     pub fn builder() -> RuntimeBuilder {
         RuntimeBuilder {
             store: None,
+            limits: TransactionLimits::default(),
             max_call_depth: DEFAULT_MAX_CALL_DEPTH,
             max_mutation_attempts: DEFAULT_MAX_MUTATION_ATTEMPTS,
         }
@@ -496,7 +514,7 @@ impl Runtime {
             runtime: self.clone(),
             identity,
         };
-        let tx = Transaction::begin(self.inner.store.clone(), false);
+        let tx = Transaction::begin(self.inner.db.clone(), false);
         let ctx = QueryCtx::new(&tx, &env, depth);
         catch_panic(path, body.run(&ctx)).await
     }
@@ -515,7 +533,7 @@ impl Runtime {
         let max = self.inner.max_mutation_attempts;
         let mut attempt = 1;
         loop {
-            let tx = Transaction::begin(self.inner.store.clone(), true);
+            let tx = Transaction::begin(self.inner.db.clone(), true);
             let output = {
                 let ctx = MutationCtx::new(&tx, &env, depth);
                 catch_panic(path, body.run(&ctx)).await?

@@ -21,6 +21,7 @@ fn expand_table(input: &DeriveInput) -> syn::Result<TokenStream> {
         ));
     }
     let mut name = None;
+    let mut indexes: Vec<(syn::LitStr, Vec<syn::LitStr>)> = Vec::new();
     for attr in input.attrs.iter().filter(|a| a.path().is_ident("table")) {
         attr.parse_nested_meta(|meta| {
             if meta.path.is_ident("name") {
@@ -38,16 +39,60 @@ fn expand_table(input: &DeriveInput) -> syn::Result<TokenStream> {
                         "`name` takes a string: `#[table(name = \"teams\")]`",
                     )),
                 }
+            } else if meta.path.is_ident("index") {
+                meta.parse_nested_meta(|index| {
+                    let Some(ident) = index.path.get_ident() else {
+                        return Err(index.error("expected an index name: `index(by_owner = [\"owner_id\"])`"));
+                    };
+                    let value: Expr = index.value()?.parse()?;
+                    let Expr::Array(array) = value else {
+                        return Err(syn::Error::new_spanned(
+                            value,
+                            "an index lists its fields: `index(by_owner = [\"owner_id\", \"name\"])`",
+                        ));
+                    };
+                    let mut fields = Vec::new();
+                    for element in array.elems {
+                        match element {
+                            Expr::Lit(ExprLit { lit: Lit::Str(s), .. }) => fields.push(s),
+                            other => {
+                                return Err(syn::Error::new_spanned(
+                                    other,
+                                    "index fields are strings: `[\"owner_id\"]`",
+                                ));
+                            }
+                        }
+                    }
+                    if fields.is_empty() {
+                        return Err(syn::Error::new_spanned(ident, "an index needs at least one field"));
+                    }
+                    if indexes.iter().any(|(n, _)| n.value() == ident.to_string()) {
+                        return Err(syn::Error::new_spanned(ident, "this index is declared twice"));
+                    }
+                    indexes.push((syn::LitStr::new(&ident.to_string(), ident.span()), fields));
+                    Ok(())
+                })
             } else {
-                Err(meta.error("unknown table option: expected `name = \"..\"`"))
+                Err(meta.error("unknown table option: expected `name = \"..\"` or `index(name = [\"field\", ..])`"))
             }
         })?;
     }
     let ident = &input.ident;
     let name = name.unwrap_or_else(|| snake_case(&ident.to_string()));
+    let index_names = indexes.iter().map(|(n, _)| n);
+    let index_fields = indexes.iter().map(|(_, f)| f);
     Ok(quote! {
         impl ::convoke::__private::Table for #ident {
             const NAME: &'static str = #name;
+            const INDEXES: &'static [(&'static str, &'static [&'static str])] =
+                &[#( (#index_names, &[#(#index_fields),*]) ),*];
+        }
+
+        ::convoke::__private::inventory::submit! {
+            ::convoke::__private::TableDefinition {
+                name: <#ident as ::convoke::__private::Table>::NAME,
+                indexes: <#ident as ::convoke::__private::Table>::INDEXES,
+            }
         }
     })
 }

@@ -9,7 +9,10 @@
 //! Today a [`Query`] scans its whole table (with filter, order and limits); indexes, index
 //! ranges and pagination are planned.
 
+mod cursor;
 mod id;
+pub mod index;
+pub mod schema;
 mod transaction;
 
 use std::fmt;
@@ -20,7 +23,11 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 pub use id::{DocumentId, Id};
-pub(crate) use transaction::Transaction;
+pub use index::IndexRange;
+use index::{BY_CREATION_TIME, IndexKey, KeyRange};
+pub use schema::TableDefinition;
+pub use transaction::TransactionLimits;
+pub(crate) use transaction::{Database, Transaction};
 
 pub use crate::store::Order;
 use crate::store::{Document, StoreError};
@@ -48,6 +55,9 @@ use crate::value::{self, Object, Value};
 pub trait Table: Serialize + DeserializeOwned + Send + Sync + 'static {
     /// The table's name.
     const NAME: &'static str;
+    /// The table's indexes: name and indexed fields, in order. `by_id` and
+    /// `by_creation_time` exist on every table and are not listed.
+    const INDEXES: &'static [(&'static str, &'static [&'static str])] = &[];
 }
 
 /// A document read from the database: the system fields and the typed value.
@@ -220,10 +230,13 @@ impl<'a> DatabaseReader<'a> {
         Ok(self.tx.get(id)?.map(|doc| doc.to_value()))
     }
 
-    /// A query over table `T`: `ctx.db().query::<Team>().order(Order::Desc).take(10).await`.
+    /// A query over table `T`, in creation order unless told otherwise:
+    /// `ctx.db().query::<Team>().with_index("by_owner", |r| r.eq("owner_id", id)).take(10).await`.
     pub fn query<T: Table>(&self) -> Query<'a, T> {
         Query {
             tx: self.tx,
+            index: BY_CREATION_TIME.to_owned(),
+            range: None,
             order: Order::Asc,
             filter: None,
             table: PhantomData,
@@ -233,29 +246,30 @@ impl<'a> DatabaseReader<'a> {
 
 type Filter<T> = Box<dyn Fn(&T) -> bool + Send + Sync>;
 
-/// A query over one table, in creation order unless [`order`](Query::order) says otherwise.
+/// A query over one table: an index (by default `by_creation_time`), a range of it, an
+/// order, a filter; run with [`collect`](Query::collect), [`take`](Query::take),
+/// [`first`](Query::first), [`unique`](Query::unique) or [`paginate`](Query::paginate).
 ///
-/// Build it with `ctx.db().query::<T>()`, then run it with [`collect`](Query::collect),
-/// [`take`](Query::take) or [`first`](Query::first). The whole table counts as read for
-/// conflict detection, whatever the filter keeps.
+/// For conflict detection the query has read the index range it scanned, up to the last
+/// document it returned when a limit stopped it; a filter does not narrow that.
 ///
 /// ```
 /// # mod teams {
-/// use convoke::{Doc, QueryCtx, Result, Table, db::Order, procedure};
+/// use convoke::{Doc, Id, QueryCtx, Result, Table, db::Order, procedure};
 /// # convoke::module!(teams);
 ///
 /// #[derive(serde::Serialize, serde::Deserialize, Table)]
-/// #[table(name = "teams")]
-/// pub struct Team { pub name: String, pub size: u32 }
+/// #[table(name = "teams", index(by_owner = ["owner", "size"]))]
+/// pub struct Team { pub owner: String, pub name: String, pub size: u32 }
 ///
-/// /// The ten newest teams with room for one more member.
+/// /// The owner's biggest teams with fewer than ten members.
 /// #[procedure(query)]
-/// pub async fn open_teams(ctx: &QueryCtx<'_>) -> Result<Vec<Doc<Team>>> {
+/// pub async fn open_teams(ctx: &QueryCtx<'_>, owner: String) -> Result<Vec<Doc<Team>>> {
 ///     Ok(ctx
 ///         .db()
 ///         .query::<Team>()
+///         .with_index("by_owner", |r| r.eq("owner", owner).lt("size", 10))
 ///         .order(Order::Desc)
-///         .filter(|team| team.size < 10)
 ///         .take(10)
 ///         .await?)
 /// }
@@ -265,13 +279,23 @@ type Filter<T> = Box<dyn Fn(&T) -> bool + Send + Sync>;
 #[must_use = "a query does nothing until collected"]
 pub struct Query<'a, T> {
     tx: &'a Transaction,
+    index: String,
+    range: Option<IndexRange>,
     order: Order,
     filter: Option<Filter<T>>,
     table: PhantomData<fn() -> T>,
 }
 
 impl<T: Table> Query<'_, T> {
-    /// Oldest first ([`Order::Asc`], the default) or newest first.
+    /// Reads through the named index, limited to the range `range` builds (Convex's
+    /// `withIndex`): `|r| r.eq("owner", id).gte("size", 2)`; `|r| r` for the whole index.
+    pub fn with_index(mut self, index: &str, range: impl FnOnce(IndexRange) -> IndexRange) -> Self {
+        self.index = index.to_owned();
+        self.range = Some(range(IndexRange::default()));
+        self
+    }
+
+    /// Ascending index order ([`Order::Asc`], the default) or descending.
     pub fn order(mut self, order: Order) -> Self {
         self.order = order;
         self
@@ -283,19 +307,54 @@ impl<T: Table> Query<'_, T> {
         self
     }
 
-    fn run(self, limit: Option<usize>) -> Result<Vec<Doc<T>>, StoreError> {
-        let docs = self.tx.scan(T::NAME, self.order)?;
+    fn key_range(&mut self) -> Result<KeyRange, StoreError> {
+        let schema = self.tx.schema();
+        let defs = schema.table(T::NAME);
+        let Some(fields) = defs.get(&self.index) else {
+            return Err(StoreError::UnknownIndex {
+                table: T::NAME.to_owned(),
+                index: self.index.clone(),
+                available: defs.names(),
+            });
+        };
+        match self.range.take() {
+            Some(range) => range.resolve(T::NAME, &self.index, fields),
+            None => Ok(KeyRange::all()),
+        }
+    }
+
+    /// Runs the query over `range`: at most `limit` matching documents, with their keys.
+    fn run_range(
+        &self,
+        range: KeyRange,
+        limit: Option<usize>,
+    ) -> Result<Vec<(IndexKey, Doc<T>)>, StoreError> {
+        // Without a filter the engine can stop at the limit; with one, the range is read
+        // until enough documents match.
+        let scan_limit = if self.filter.is_some() { None } else { limit };
+        let docs = self
+            .tx
+            .scan(T::NAME, &self.index, range, self.order, scan_limit)?;
         let mut out = Vec::new();
-        for doc in docs {
+        for (key, doc) in docs {
             if limit.is_some_and(|n| out.len() >= n) {
                 break;
             }
             let doc = Doc::<T>::from_document(&doc)?;
             if self.filter.as_ref().is_none_or(|keep| keep(&doc.value)) {
-                out.push(doc);
+                out.push((key, doc));
             }
         }
         Ok(out)
+    }
+
+    fn run(mut self, limit: Option<usize>) -> Result<Vec<Doc<T>>, StoreError> {
+        let range = self.key_range()?;
+        Ok(self
+            .run_range(range, limit)?
+            .into_iter()
+            .map(|(_, doc)| doc)
+            .collect())
     }
 
     /// Every matching document.
@@ -312,6 +371,90 @@ impl<T: Table> Query<'_, T> {
     pub async fn first(self) -> Result<Option<Doc<T>>, StoreError> {
         Ok(self.run(Some(1))?.into_iter().next())
     }
+
+    /// The only matching document, if any; [`StoreError::NotUnique`] if there are several.
+    pub async fn unique(self) -> Result<Option<Doc<T>>, StoreError> {
+        let mut docs = self.run(Some(2))?;
+        if docs.len() > 1 {
+            return Err(StoreError::NotUnique {
+                table: T::NAME.to_owned(),
+            });
+        }
+        Ok(docs.pop())
+    }
+
+    /// One page of matching documents, continuing after `options.cursor`.
+    ///
+    /// Pages follow index order by position, so documents inserted or deleted between
+    /// pages never make a page skip or repeat a document. Pass the result's
+    /// `continue_cursor` to get the next page; `is_done` says the range is exhausted.
+    pub async fn paginate(
+        mut self,
+        options: PaginationOptions,
+    ) -> Result<PaginationResult<Doc<T>>, StoreError> {
+        let descending = self.order == Order::Desc;
+        let mut range = self.key_range()?;
+        if let Some(cursor) = options.cursor.as_deref() {
+            if let Some(after) = cursor::decode(cursor, &self.index, descending)? {
+                range = range.after(after, descending);
+            }
+        }
+        let mut page = self.run_range(range, Some(options.num_items.saturating_add(1)))?;
+        let is_done = page.len() <= options.num_items;
+        page.truncate(options.num_items);
+        let continue_cursor = match page.last() {
+            Some((key, _)) => cursor::encode(&self.index, descending, Some(key)),
+            None => match options.cursor {
+                Some(cursor) => cursor,
+                None => cursor::encode(&self.index, descending, None),
+            },
+        };
+        Ok(PaginationResult {
+            page: page.into_iter().map(|(_, doc)| doc).collect(),
+            is_done,
+            continue_cursor,
+        })
+    }
+}
+
+/// Where a page starts and how long it is: Convex's `paginationOpts`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PaginationOptions {
+    /// `None` for the first page, then the previous page's `continue_cursor`.
+    pub cursor: Option<String>,
+    /// How many documents per page.
+    pub num_items: usize,
+}
+
+impl PaginationOptions {
+    /// The first page of `num_items` documents.
+    pub fn first(num_items: usize) -> Self {
+        PaginationOptions {
+            cursor: None,
+            num_items,
+        }
+    }
+
+    /// The page after the one that returned `continue_cursor`.
+    pub fn after(continue_cursor: impl Into<String>, num_items: usize) -> Self {
+        PaginationOptions {
+            cursor: Some(continue_cursor.into()),
+            num_items,
+        }
+    }
+}
+
+/// One page of results: Convex's `{ page, isDone, continueCursor }`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PaginationResult<T> {
+    /// The documents of this page.
+    pub page: Vec<T>,
+    /// Whether no documents follow this page.
+    pub is_done: bool,
+    /// The cursor to pass for the next page.
+    pub continue_cursor: String,
 }
 
 /// Reads and writes the database inside a transaction: `ctx.db()` in a mutation.
@@ -360,15 +503,18 @@ impl<'a> DatabaseWriter<'a> {
         id.typed()
     }
 
-    /// Merges `fields` (any serializable object, e.g. a `serde_json::json!` value or a struct
-    /// of optional fields) into the document: listed fields are set, others kept.
-    /// Fails with [`StoreError::NotFound`] if there is no such document.
+    /// Merges fields into the document: `patch(id, &json!({ "size": 2 }))` (any serializable
+    /// object) sets the listed fields and keeps the others; a [`Patch`] can also remove
+    /// fields. Fails with [`StoreError::NotFound`] if there is no such document.
     pub async fn patch<T: Table>(
         &self,
         id: Id<T>,
-        fields: &(impl Serialize + ?Sized),
+        patch: impl IntoPatch,
     ) -> Result<(), StoreError> {
-        self.reader.tx.patch(&id.document_id(), to_fields(fields)?)
+        let patch = patch.into_patch()?;
+        self.reader
+            .tx
+            .patch(&id.document_id(), patch.set, &patch.unset)
     }
 
     /// Replaces the document's fields with `value`; `_id` and `_creationTime` stay.
@@ -380,6 +526,72 @@ impl<'a> DatabaseWriter<'a> {
     /// Deletes the document. Fails with [`StoreError::NotFound`] if there is none.
     pub async fn delete<T: Table>(&self, id: Id<T>) -> Result<(), StoreError> {
         self.reader.tx.delete(&id.document_id())
+    }
+}
+
+/// A partial update: fields to set and fields to remove.
+///
+/// ```
+/// use convoke::db::Patch;
+/// let patch = Patch::new().set("name", "Looms").unset("nickname");
+/// ```
+#[derive(Debug, Clone, Default)]
+#[must_use]
+pub struct Patch {
+    set: Object,
+    unset: Vec<String>,
+    error: Option<value::ValueError>,
+}
+
+impl Patch {
+    /// An empty patch.
+    pub fn new() -> Self {
+        Patch::default()
+    }
+
+    /// Sets `field` to `value`.
+    pub fn set(mut self, field: &str, value: impl Serialize) -> Self {
+        match value::to_value(&value) {
+            Ok(v) => {
+                self.set.insert(field.to_owned(), v);
+            }
+            Err(e) => {
+                self.error.get_or_insert(e);
+            }
+        }
+        self
+    }
+
+    /// Removes `field` from the document (Convex's `undefined` in a patch).
+    pub fn unset(mut self, field: &str) -> Self {
+        self.unset.push(field.to_owned());
+        self
+    }
+}
+
+/// What [`DatabaseWriter::patch`] takes: a [`Patch`], or any serializable object whose
+/// fields are all set.
+pub trait IntoPatch {
+    /// The patch, or why the value is not one.
+    fn into_patch(self) -> Result<Patch, StoreError>;
+}
+
+impl IntoPatch for Patch {
+    fn into_patch(self) -> Result<Patch, StoreError> {
+        match self.error {
+            Some(e) => Err(e.into()),
+            None => Ok(self),
+        }
+    }
+}
+
+impl<T: Serialize + ?Sized> IntoPatch for &T {
+    fn into_patch(self) -> Result<Patch, StoreError> {
+        Ok(Patch {
+            set: to_fields(self)?,
+            unset: Vec::new(),
+            error: None,
+        })
     }
 }
 

@@ -1,19 +1,62 @@
-//! A transaction over a storage engine: snapshot reads, buffered writes, savepoints.
+//! A transaction over a storage engine: snapshot reads, buffered writes, savepoints,
+//! read sets of index ranges, per-transaction limits.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::db::DocumentId;
-use crate::store::{CommitRequest, Document, Order, ReadSet, Storage, StoreError, Timestamp};
+use crate::db::index::{IndexKey, KeyRange};
+use crate::db::schema::Schema;
+use crate::store::{
+    CommitRequest, Document, Order, ReadRange, ReadSet, Storage, StoreError, Timestamp, fields_size,
+};
 use crate::value::Object;
+
+/// Per-transaction limits, in the spirit of Convex's. Exceeding one fails the operation
+/// with [`StoreError::LimitExceeded`]; the transaction's writes are not committed.
+///
+/// ```
+/// use convoke::db::TransactionLimits;
+/// let limits = TransactionLimits { max_documents_written: 100, ..TransactionLimits::default() };
+/// assert_eq!(limits.max_documents_read, 32_000);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TransactionLimits {
+    /// Documents read from storage (by `get` or by scans), default 32,000.
+    pub max_documents_read: usize,
+    /// Bytes read from storage, default 16 MiB.
+    pub max_bytes_read: usize,
+    /// Documents written (inserts, patches, replaces, deletes), default 16,000.
+    pub max_documents_written: usize,
+    /// Bytes written, default 16 MiB.
+    pub max_bytes_written: usize,
+}
+
+impl Default for TransactionLimits {
+    fn default() -> Self {
+        TransactionLimits {
+            max_documents_read: 32_000,
+            max_bytes_read: 16 << 20,
+            max_documents_written: 16_000,
+            max_bytes_written: 16 << 20,
+        }
+    }
+}
+
+/// What transactions of one runtime share: the engine, the schema and the limits.
+pub(crate) struct Database {
+    pub(crate) store: Arc<dyn Storage>,
+    pub(crate) schema: Arc<Schema>,
+    pub(crate) limits: TransactionLimits,
+}
 
 /// One transaction: reads at a snapshot, writes buffered until commit.
 ///
 /// Shared by every context of one call chain (a query called from a mutation sees the
 /// mutation's writes); interior state sits behind a mutex held only for single operations.
 pub(crate) struct Transaction {
-    store: Arc<dyn Storage>,
+    db: Arc<Database>,
     snapshot: Timestamp,
     writable: bool,
     state: Mutex<TxState>,
@@ -26,17 +69,71 @@ struct TxState {
     /// For savepoints: each write with the pending entry it replaced.
     undo: Vec<(DocumentId, Option<Option<Arc<Document>>>)>,
     reads: ReadSet,
+    usage: Usage,
+}
+
+#[derive(Default)]
+struct Usage {
+    documents_read: usize,
+    bytes_read: usize,
+    documents_written: usize,
+    bytes_written: usize,
+}
+
+fn over(what: &'static str, used: usize, limit: usize) -> Result<(), StoreError> {
+    if used > limit {
+        Err(StoreError::LimitExceeded { what, limit })
+    } else {
+        Ok(())
+    }
+}
+
+impl TxState {
+    fn count_read(
+        &mut self,
+        docs: &[Arc<Document>],
+        limits: &TransactionLimits,
+    ) -> Result<(), StoreError> {
+        self.usage.documents_read += docs.len();
+        self.usage.bytes_read += docs.iter().map(|d| d.size()).sum::<usize>();
+        over(
+            "documents read",
+            self.usage.documents_read,
+            limits.max_documents_read,
+        )?;
+        over("bytes read", self.usage.bytes_read, limits.max_bytes_read)
+    }
+
+    fn count_write(&mut self, size: usize, limits: &TransactionLimits) -> Result<(), StoreError> {
+        self.usage.documents_written += 1;
+        self.usage.bytes_written += size;
+        over(
+            "documents written",
+            self.usage.documents_written,
+            limits.max_documents_written,
+        )?;
+        over(
+            "bytes written",
+            self.usage.bytes_written,
+            limits.max_bytes_written,
+        )
+    }
 }
 
 impl Transaction {
-    pub(crate) fn begin(store: Arc<dyn Storage>, writable: bool) -> Self {
-        let snapshot = store.begin();
+    pub(crate) fn begin(db: Arc<Database>, writable: bool) -> Self {
+        let snapshot = db.store.begin();
         Transaction {
-            store,
+            db,
             snapshot,
             writable,
             state: Mutex::new(TxState::default()),
         }
+    }
+
+    /// The tables' indexes.
+    pub(crate) fn schema(&self) -> &Schema {
+        &self.db.schema
     }
 
     fn lock(&self) -> MutexGuard<'_, TxState> {
@@ -49,32 +146,79 @@ impl Transaction {
             return Ok(pending.clone());
         }
         state.reads.read_document(id);
-        drop(state);
-        self.store.get(self.snapshot, id)
+        let doc = self.db.store.get(self.snapshot, id)?;
+        if let Some(doc) = &doc {
+            state.count_read(std::slice::from_ref(doc), &self.db.limits)?;
+        }
+        Ok(doc)
     }
 
-    /// Every document of `table` as this transaction sees it, in `order`.
-    pub(crate) fn scan(&self, table: &str, order: Order) -> Result<Vec<Arc<Document>>, StoreError> {
-        let mut state = self.lock();
-        state.reads.read_table(table);
-        let committed = self.store.scan(self.snapshot, table)?;
-        let mut docs: Vec<Arc<Document>> = if state.writes.keys().any(|id| id.table() == table) {
-            let mut merged: BTreeMap<u64, Arc<Document>> =
-                committed.into_iter().map(|d| (d.id.number(), d)).collect();
-            for (id, doc) in state.writes.iter().filter(|(id, _)| id.table() == table) {
-                match doc {
-                    Some(doc) => merged.insert(id.number(), doc.clone()),
-                    None => merged.remove(&id.number()),
-                };
-            }
-            merged.into_values().collect()
-        } else {
-            committed
+    /// Documents of `table` in `index` order within `range`, as this transaction sees them
+    /// (its own writes included), at most `limit`. Records what was read: the whole range,
+    /// or up to the last document returned when the limit cut the scan short.
+    pub(crate) fn scan(
+        &self,
+        table: &str,
+        index: &str,
+        range: KeyRange,
+        order: Order,
+        limit: Option<usize>,
+    ) -> Result<Vec<(IndexKey, Arc<Document>)>, StoreError> {
+        let defs = self.db.schema.table(table);
+        let Some(fields) = defs.get(index) else {
+            return Err(StoreError::UnknownIndex {
+                table: table.to_owned(),
+                index: index.to_owned(),
+                available: defs.names(),
+            });
         };
-        if order == Order::Desc {
-            docs.reverse();
+        let mut state = self.lock();
+        let pending: Vec<(&DocumentId, &Option<Arc<Document>>)> = state
+            .writes
+            .iter()
+            .filter(|(id, _)| id.table() == table)
+            .collect();
+        // Each pending write hides at most one committed document: ask for that many more.
+        let committed = self.db.store.scan(
+            self.snapshot,
+            table,
+            index,
+            &range,
+            order,
+            limit.map(|n| n.saturating_add(pending.len())),
+        )?;
+        let mut merged: Vec<(IndexKey, Arc<Document>)> = committed
+            .iter()
+            .filter(|d| !state.writes.contains_key(&d.id))
+            .map(|d| (fields.key(d), d.clone()))
+            .collect();
+        if !pending.is_empty() {
+            for doc in pending.iter().filter_map(|(_, d)| d.as_ref()) {
+                let key = fields.key(doc);
+                if range.contains(&key) {
+                    merged.push((key, doc.clone()));
+                }
+            }
+            merged.sort_by(|a, b| a.0.cmp(&b.0));
+            if order == Order::Desc {
+                merged.reverse();
+            }
         }
-        Ok(docs)
+        let cut_short = limit.is_some_and(|n| merged.len() >= n);
+        if let Some(n) = limit {
+            merged.truncate(n);
+        }
+        let read = match merged.last() {
+            Some((key, _)) if cut_short => range.up_to(key.clone(), order == Order::Desc),
+            _ => range,
+        };
+        state.reads.read_range(ReadRange {
+            table: Arc::from(table),
+            index: index.to_owned(),
+            range: read,
+        });
+        state.count_read(&committed, &self.db.limits)?;
+        Ok(merged)
     }
 
     fn check_writable(&self) -> Result<(), StoreError> {
@@ -85,23 +229,25 @@ impl Transaction {
         }
     }
 
-    fn write(&self, id: DocumentId, doc: Option<Arc<Document>>) {
+    fn write(&self, id: DocumentId, doc: Option<Arc<Document>>) -> Result<(), StoreError> {
         let mut state = self.lock();
+        state.count_write(doc.as_ref().map_or(0, |d| d.size()), &self.db.limits)?;
         let previous = state.writes.insert(id.clone(), doc);
         state.undo.push((id, previous));
+        Ok(())
     }
 
     pub(crate) fn insert(&self, table: &str, fields: Object) -> Result<DocumentId, StoreError> {
         self.check_writable()?;
         check_user_fields(&fields)?;
         check_document_size(&fields)?;
-        let id = self.store.allocate_id(table);
+        let id = self.db.store.allocate_id(table);
         let doc = Document {
             id: id.clone(),
             creation_time: now_millis(),
             fields,
         };
-        self.write(id.clone(), Some(Arc::new(doc)));
+        self.write(id.clone(), Some(Arc::new(doc)))?;
         Ok(id)
     }
 
@@ -120,15 +266,29 @@ impl Transaction {
             creation_time: old.creation_time,
             fields,
         };
-        self.write(id.clone(), Some(Arc::new(doc)));
-        Ok(())
+        self.write(id.clone(), Some(Arc::new(doc)))
     }
 
-    pub(crate) fn patch(&self, id: &DocumentId, fields: Object) -> Result<(), StoreError> {
+    pub(crate) fn patch(
+        &self,
+        id: &DocumentId,
+        fields: Object,
+        unset: &[String],
+    ) -> Result<(), StoreError> {
         self.check_writable()?;
         check_user_fields(&fields)?;
+        for name in unset {
+            if name == "_id" || name == "_creationTime" {
+                return Err(StoreError::SystemField {
+                    field: name.clone(),
+                });
+            }
+        }
         let old = self.existing(id)?;
         let mut merged = old.fields.clone();
+        for name in unset {
+            merged.shift_remove(name);
+        }
         for (k, v) in fields {
             merged.insert(k, v);
         }
@@ -139,15 +299,13 @@ impl Transaction {
             creation_time: old.creation_time,
             fields: merged,
         };
-        self.write(id.clone(), Some(Arc::new(doc)));
-        Ok(())
+        self.write(id.clone(), Some(Arc::new(doc)))
     }
 
     pub(crate) fn delete(&self, id: &DocumentId) -> Result<(), StoreError> {
         self.check_writable()?;
         self.existing(id)?;
-        self.write(id.clone(), None);
-        Ok(())
+        self.write(id.clone(), None)
     }
 
     /// Marks the current point, to undo the writes made after it.
@@ -179,7 +337,7 @@ impl Transaction {
         if state.writes.is_empty() {
             return Ok(self.snapshot);
         }
-        self.store.commit(CommitRequest {
+        self.db.store.commit(CommitRequest {
             snapshot: self.snapshot,
             reads: state.reads,
             writes: state.writes.into_iter().collect(),
@@ -189,7 +347,7 @@ impl Transaction {
 
 impl Drop for Transaction {
     fn drop(&mut self) {
-        self.store.release(self.snapshot);
+        self.db.store.release(self.snapshot);
     }
 }
 
@@ -235,7 +393,7 @@ fn check_user_fields(fields: &Object) -> Result<(), StoreError> {
 
 /// A document's size, as Convex counts it, must stay within the limit.
 fn check_document_size(fields: &Object) -> Result<(), StoreError> {
-    let size: usize = fields.iter().map(|(k, v)| k.len() + v.size()).sum();
+    let size = fields_size(fields);
     if size > crate::value::MAX_VALUE_SIZE {
         return Err(StoreError::Value(crate::value::ValueError::TooLarge {
             size,

@@ -1,42 +1,179 @@
-//! The in-memory engine: multi-version maps behind a lock, for tests and examples.
+//! The multi-version engine: documents and index entries in memory, one committer,
+//! optionally persisting each commit before it is applied (see [`Persistence`]).
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
-use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard};
 
-use super::{CommitRequest, Document, Storage, StoreError, Timestamp};
+use super::{CommitRequest, Document, Order, Storage, StoreError, Timestamp, Write};
 use crate::db::DocumentId;
+use crate::db::index::{IndexKey, KeyRange};
+use crate::db::schema::{Schema, TableIndexes};
 
-/// Documents kept in memory, with every version still visible to an open snapshot.
+/// Where a durable engine writes commits: called under the commit lock, before the commit
+/// is applied in memory or acknowledged.
+pub(crate) trait Persistence: Send + Sync + 'static {
+    /// Makes the commit durable, atomically; on error nothing of it may be visible later.
+    fn persist(&self, ts: Timestamp, writes: &[Write]) -> Result<(), StoreError>;
+}
+
+/// Documents kept in memory, with every version still visible to an open snapshot, and
+/// every index kept as an ordered map.
 ///
-/// Nothing survives the process. Use it for tests, examples and benchmarks.
-#[derive(Default)]
+/// Nothing survives the process. Use it for tests, examples and benchmarks; see
+/// [`SqliteStore`](super::SqliteStore) for the durable engine built on it.
 pub struct MemoryStore {
     state: RwLock<State>,
     snapshots: Mutex<BTreeMap<Timestamp, usize>>,
     /// The latest commit, readable without the state lock (see `begin`).
     latest: AtomicU64,
     next_number: AtomicU64,
+    persistence: Option<Box<dyn Persistence>>,
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        MemoryStore::new()
+    }
 }
 
 /// Versions of one document, oldest first: `(commit timestamp, document or deleted)`.
 type Versions = Vec<(Timestamp, Option<Arc<Document>>)>;
 
+struct TableData {
+    indexes_def: Arc<TableIndexes>,
+    docs: HashMap<u64, Versions>,
+    /// Per index, an entry for the key of every retained version.
+    indexes: HashMap<String, BTreeMap<IndexKey, u64>>,
+}
+
+impl TableData {
+    fn new(indexes_def: Arc<TableIndexes>) -> Self {
+        let indexes = indexes_def
+            .iter()
+            .map(|(name, _)| (name.to_owned(), BTreeMap::new()))
+            .collect();
+        TableData {
+            indexes_def,
+            docs: HashMap::new(),
+            indexes,
+        }
+    }
+
+    fn index_version(&mut self, number: u64, doc: &Document) {
+        for (name, fields) in self.indexes_def.iter() {
+            if let Some(index) = self.indexes.get_mut(name) {
+                index.insert(fields.key(doc), number);
+            }
+        }
+    }
+
+    /// Drops the versions of document `number` that no snapshot at or after `oldest` can
+    /// see, with their index entries; forgets the document once only a deletion is left.
+    fn prune(&mut self, number: u64, oldest: Timestamp) {
+        let Some(versions) = self.docs.get_mut(&number) else {
+            return;
+        };
+        let Some(keep_from) = versions.iter().rposition(|(v, _)| *v <= oldest) else {
+            return;
+        };
+        let dropped: Vec<Arc<Document>> = versions
+            .drain(..keep_from)
+            .filter_map(|(_, doc)| doc)
+            .collect();
+        let forget = versions.len() == 1 && versions[0].1.is_none();
+        let kept: Vec<Arc<Document>> = versions.iter().filter_map(|(_, d)| d.clone()).collect();
+        if forget {
+            self.docs.remove(&number);
+        }
+        for (name, fields) in self.indexes_def.iter() {
+            let Some(index) = self.indexes.get_mut(name) else {
+                continue;
+            };
+            for doc in &dropped {
+                let key = fields.key(doc);
+                if !kept.iter().any(|k| fields.key(k) == key) {
+                    index.remove(&key);
+                }
+            }
+        }
+    }
+}
+
 #[derive(Default)]
 struct State {
     latest: Timestamp,
-    tables: HashMap<Arc<str>, BTreeMap<u64, Versions>>,
-    /// Recent commits and the ids they wrote, for validating later commits.
-    log: VecDeque<(Timestamp, Vec<DocumentId>)>,
+    schema: Schema,
+    tables: HashMap<Arc<str>, TableData>,
+    /// Recent commits with each write's previous and new version, for validating later
+    /// commits.
+    log: VecDeque<CommitRecord>,
+    /// Documents written at a timestamp, to prune once no snapshot can see their old versions.
+    gc: VecDeque<(Timestamp, DocumentId)>,
+}
+
+struct CommitRecord {
+    ts: Timestamp,
+    writes: Vec<(DocumentId, Option<Arc<Document>>, Option<Arc<Document>>)>,
+}
+
+impl State {
+    fn table_mut(&mut self, table: &str) -> &mut TableData {
+        let schema = &self.schema;
+        self.tables
+            .entry(Arc::from(table))
+            .or_insert_with(|| TableData::new(schema.table(table)))
+    }
+}
+
+fn visible(versions: &Versions, snapshot: Timestamp) -> Option<&Arc<Document>> {
+    versions
+        .iter()
+        .rev()
+        .find(|(ts, _)| *ts <= snapshot)
+        .and_then(|(_, doc)| doc.as_ref())
 }
 
 impl MemoryStore {
     /// An empty store.
     pub fn new() -> Self {
-        MemoryStore::default()
+        MemoryStore {
+            state: RwLock::new(State::default()),
+            snapshots: Mutex::new(BTreeMap::new()),
+            latest: AtomicU64::new(0),
+            next_number: AtomicU64::new(0),
+            persistence: None,
+        }
     }
 
-    fn read_state(&self) -> std::sync::RwLockReadGuard<'_, State> {
+    /// A store holding `docs` as of commit `latest`, writing later commits through
+    /// `persistence` (used to reopen a durable store).
+    #[allow(dead_code)] // Used by the durable engine, which reopens a store from disk.
+    pub(crate) fn restored(
+        docs: Vec<(Timestamp, Document)>,
+        latest: Timestamp,
+        next_number: u64,
+        persistence: Box<dyn Persistence>,
+    ) -> Self {
+        let mut state = State {
+            latest,
+            ..State::default()
+        };
+        for (ts, doc) in docs {
+            let number = doc.id.number();
+            let table = state.table_mut(doc.id.table());
+            table.docs.insert(number, vec![(ts, Some(Arc::new(doc)))]);
+        }
+        MemoryStore {
+            state: RwLock::new(state),
+            snapshots: Mutex::new(BTreeMap::new()),
+            latest: AtomicU64::new(latest),
+            next_number: AtomicU64::new(next_number),
+            persistence: Some(persistence),
+        }
+    }
+
+    fn read_state(&self) -> RwLockReadGuard<'_, State> {
         self.state.read().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -54,15 +191,28 @@ impl MemoryStore {
     }
 }
 
-fn visible(versions: &Versions, snapshot: Timestamp) -> Option<Arc<Document>> {
-    versions
-        .iter()
-        .rev()
-        .find(|(ts, _)| *ts <= snapshot)
-        .and_then(|(_, doc)| doc.clone())
-}
-
 impl Storage for MemoryStore {
+    fn set_schema(&self, schema: &Schema) -> Result<(), StoreError> {
+        let mut state = self.state.write().unwrap_or_else(PoisonError::into_inner);
+        state.schema = schema.clone();
+        // Rebuild every table's indexes under the new definitions.
+        let tables: Vec<Arc<str>> = state.tables.keys().cloned().collect();
+        for name in tables {
+            let def = state.schema.table(&name);
+            if let Some(old) = state.tables.remove(&name) {
+                let mut table = TableData::new(def);
+                for (number, versions) in old.docs {
+                    for doc in versions.iter().filter_map(|(_, d)| d.as_ref()) {
+                        table.index_version(number, doc);
+                    }
+                    table.docs.insert(number, versions);
+                }
+                state.tables.insert(name, table);
+            }
+        }
+        Ok(())
+    }
+
     fn begin(&self) -> Timestamp {
         // Lock order is state, then snapshots: `begin` takes only the snapshot lock. A commit
         // that computed its oldest snapshot before this registration still keeps the versions
@@ -98,21 +248,66 @@ impl Storage for MemoryStore {
         Ok(state
             .tables
             .get(id.table())
-            .and_then(|table| table.get(&id.number()))
-            .and_then(|versions| visible(versions, snapshot)))
+            .and_then(|table| table.docs.get(&id.number()))
+            .and_then(|versions| visible(versions, snapshot))
+            .cloned())
     }
 
-    fn scan(&self, snapshot: Timestamp, table: &str) -> Result<Vec<Arc<Document>>, StoreError> {
+    fn scan(
+        &self,
+        snapshot: Timestamp,
+        table: &str,
+        index: &str,
+        range: &KeyRange,
+        order: Order,
+        limit: Option<usize>,
+    ) -> Result<Vec<Arc<Document>>, StoreError> {
         let state = self.read_state();
-        Ok(state
-            .tables
-            .get(table)
-            .map(|docs| {
-                docs.values()
-                    .filter_map(|versions| visible(versions, snapshot))
-                    .collect()
-            })
-            .unwrap_or_default())
+        let defs = state.schema.table(table);
+        let Some(fields) = defs.get(index) else {
+            return Err(StoreError::UnknownIndex {
+                table: table.to_owned(),
+                index: index.to_owned(),
+                available: defs.names(),
+            });
+        };
+        let Some(data) = state.tables.get(table) else {
+            return Ok(Vec::new());
+        };
+        let Some(entries) = data.indexes.get(index) else {
+            return Ok(Vec::new());
+        };
+        let limit = limit.unwrap_or(usize::MAX);
+        let mut out = Vec::new();
+        let mut take = |key: &IndexKey, number: &u64| {
+            let doc = data
+                .docs
+                .get(number)
+                .and_then(|versions| visible(versions, snapshot));
+            // An entry may belong to a version this snapshot does not see.
+            if let Some(doc) = doc.filter(|d| &fields.key(d) == key) {
+                out.push(doc.clone());
+            }
+            out.len() < limit
+        };
+        let entries = entries.range(range.map_bounds());
+        match order {
+            Order::Asc => {
+                for (key, number) in entries {
+                    if !take(key, number) {
+                        break;
+                    }
+                }
+            }
+            Order::Desc => {
+                for (key, number) in entries.rev() {
+                    if !take(key, number) {
+                        break;
+                    }
+                }
+            }
+        }
+        Ok(out)
     }
 
     fn allocate_id(&self, table: &str) -> DocumentId {
@@ -123,41 +318,60 @@ impl Storage for MemoryStore {
     fn commit(&self, request: CommitRequest) -> Result<Timestamp, StoreError> {
         let mut state = self.state.write().unwrap_or_else(PoisonError::into_inner);
         // Validate: any commit after our snapshot that wrote something we read conflicts.
-        for (ts, written) in state.log.iter().rev() {
-            if *ts <= request.snapshot {
-                break;
-            }
-            if let Some(id) = written.iter().find(|id| request.reads.is_affected_by(id)) {
-                return Err(StoreError::Conflict {
-                    table: id.table().to_owned(),
-                });
+        {
+            let schema = &state.schema;
+            let indexes = |table: &str| schema.table(table);
+            for record in state.log.iter().rev() {
+                if record.ts <= request.snapshot {
+                    break;
+                }
+                for (id, old, new) in &record.writes {
+                    if request
+                        .reads
+                        .is_affected_by(id, old.as_deref(), new.as_deref(), &indexes)
+                    {
+                        return Err(StoreError::Conflict {
+                            table: id.table().to_owned(),
+                        });
+                    }
+                }
             }
         }
         if request.writes.is_empty() {
             return Ok(state.latest);
         }
         let ts = state.latest + 1;
+        if let Some(persistence) = &self.persistence {
+            persistence.persist(ts, &request.writes)?;
+        }
         let oldest = self.oldest_snapshot(state.latest);
-        let mut written = Vec::with_capacity(request.writes.len());
+        let mut record = Vec::with_capacity(request.writes.len());
         for (id, doc) in request.writes {
-            let table = match state.tables.get_mut(id.table()) {
-                Some(table) => table,
-                None => state.tables.entry(Arc::from(id.table())).or_default(),
-            };
-            let versions = table.entry(id.number()).or_default();
-            versions.push((ts, doc));
-            // Versions older than the newest one visible to the oldest snapshot are unreachable.
-            if let Some(keep_from) = versions.iter().rposition(|(v, _)| *v <= oldest) {
-                versions.drain(..keep_from);
+            let table = state.table_mut(id.table());
+            let versions = table.docs.entry(id.number()).or_default();
+            let old = versions.last().and_then(|(_, d)| d.clone());
+            versions.push((ts, doc.clone()));
+            if let Some(doc) = &doc {
+                table.index_version(id.number(), doc);
             }
-            written.push(id);
+            table.prune(id.number(), oldest);
+            state.gc.push_back((ts, id.clone()));
+            record.push((id, old, doc));
         }
         state.latest = ts;
         self.latest.store(ts, AtomicOrdering::Release);
-        state.log.push_back((ts, written));
-        // Commits at or before the oldest open snapshot can no longer conflict with anyone.
-        while state.log.front().is_some_and(|(t, _)| *t <= oldest) {
+        state.log.push_back(CommitRecord { ts, writes: record });
+        // Commits at or before the oldest open snapshot can no longer conflict with anyone,
+        // and their documents' older versions can no longer be seen.
+        while state.log.front().is_some_and(|r| r.ts <= oldest) {
             state.log.pop_front();
+        }
+        while state.gc.front().is_some_and(|(t, _)| *t <= oldest) {
+            if let Some((_, id)) = state.gc.pop_front()
+                && let Some(table) = state.tables.get_mut(id.table())
+            {
+                table.prune(id.number(), oldest);
+            }
         }
         Ok(ts)
     }

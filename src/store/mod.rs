@@ -15,6 +15,8 @@ use std::sync::Arc;
 pub use memory::MemoryStore;
 
 use crate::db::DocumentId;
+use crate::db::index::KeyRange;
+use crate::db::schema::{Schema, TableIndexes};
 use crate::value::{Object, Value, ValueError};
 
 /// A commit timestamp: commits are numbered 1, 2, 3...; 0 is the empty store.
@@ -71,6 +73,56 @@ pub enum StoreError {
     /// The engine failed (I/O, corruption...).
     #[error("storage engine error: {0}")]
     Engine(String),
+    /// A table declaration is invalid (checked at start-up).
+    #[error("invalid schema for table '{table}': {reason}")]
+    InvalidSchema {
+        /// The table.
+        table: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The table has no index of this name.
+    #[error("table '{table}' has no index '{index}' (its indexes: {available})")]
+    UnknownIndex {
+        /// The table.
+        table: String,
+        /// The index asked for.
+        index: String,
+        /// The indexes the table has.
+        available: String,
+    },
+    /// An index range's conditions do not fit the index.
+    #[error("invalid range on index '{index}' of table '{table}': {reason}")]
+    InvalidIndexRange {
+        /// The table.
+        table: String,
+        /// The index.
+        index: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// `unique()` found more than one document.
+    #[error("unique() found more than one document in table '{table}'")]
+    NotUnique {
+        /// The table.
+        table: String,
+    },
+    /// A pagination cursor is malformed or belongs to another query.
+    #[error("invalid pagination cursor: {reason}")]
+    InvalidCursor {
+        /// What is wrong.
+        reason: String,
+    },
+    /// A per-transaction limit was reached.
+    #[error(
+        "transaction limit exceeded: {what} ({limit} max); split the work over several transactions"
+    )]
+    LimitExceeded {
+        /// Which limit, e.g. "documents read".
+        what: &'static str,
+        /// The limit.
+        limit: usize,
+    },
 }
 
 impl StoreError {
@@ -82,6 +134,24 @@ impl StoreError {
     /// Whether a document was missing.
     pub fn is_not_found(&self) -> bool {
         matches!(self, StoreError::NotFound { .. })
+    }
+
+    /// Whether a per-transaction limit was reached.
+    pub fn is_limit_exceeded(&self) -> bool {
+        matches!(self, StoreError::LimitExceeded { .. })
+    }
+
+    /// Whether a query named an index its table does not have, or a range that does not fit.
+    pub fn is_invalid_index(&self) -> bool {
+        matches!(
+            self,
+            StoreError::UnknownIndex { .. } | StoreError::InvalidIndexRange { .. }
+        )
+    }
+
+    /// Whether the schema is invalid.
+    pub fn is_invalid_schema(&self) -> bool {
+        matches!(self, StoreError::InvalidSchema { .. })
     }
 }
 
@@ -110,27 +180,55 @@ impl Document {
         }
         Value::Object(object)
     }
+
+    /// The document's size as Convex counts it: its fields plus the system fields.
+    pub fn size(&self) -> usize {
+        fields_size(&self.fields) + SYSTEM_FIELDS_SIZE
+    }
+}
+
+/// `_id` and `_creationTime` as counted in a document's size.
+const SYSTEM_FIELDS_SIZE: usize = 64;
+
+/// The size of a document's user fields, as Convex counts it.
+pub fn fields_size(fields: &Object) -> usize {
+    2 + fields
+        .iter()
+        .map(|(k, v)| k.len() + 1 + v.size())
+        .sum::<usize>()
 }
 
 /// Scan order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Order {
-    /// Oldest first.
+    /// Ascending index order (oldest first on `by_creation_time`).
     #[default]
     Asc,
-    /// Newest first.
+    /// Descending index order.
     Desc,
+}
+
+/// A range of one index that a transaction read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReadRange {
+    /// The table.
+    pub table: Arc<str>,
+    /// The index.
+    pub index: String,
+    /// The keys read, including those where nothing was found.
+    pub range: KeyRange,
 }
 
 /// What a transaction read: the data its outcome depends on.
 ///
-/// A commit conflicts with the transaction when it wrote a document the transaction read
-/// by id, or any document of a table the transaction scanned (including scans that found
-/// nothing, so a later insert is noticed too).
+/// Documents read by id, and index ranges scanned (including ranges in which nothing was
+/// found, so a later insert into them is noticed). A commit conflicts with the transaction
+/// when it wrote a document read by id, or a document whose old or new key in an index lies
+/// in a range read on that index.
 #[derive(Debug, Clone, Default)]
 pub struct ReadSet {
     documents: HashSet<DocumentId>,
-    tables: HashSet<Arc<str>>,
+    ranges: Vec<ReadRange>,
 }
 
 impl ReadSet {
@@ -141,21 +239,43 @@ impl ReadSet {
         }
     }
 
-    /// Records a scan of a whole table.
-    pub fn read_table(&mut self, table: &str) {
-        if !self.tables.contains(table) {
-            self.tables.insert(Arc::from(table));
+    /// Records a scan of an index range.
+    pub fn read_range(&mut self, range: ReadRange) {
+        if !self.ranges.contains(&range) {
+            self.ranges.push(range);
         }
     }
 
-    /// Whether a write of `id` changes something this read set depends on.
-    pub fn is_affected_by(&self, id: &DocumentId) -> bool {
-        self.tables.contains(id.table()) || self.documents.contains(id)
+    /// Whether a write of document `id`, from `old` to `new`, changes something this read
+    /// set depends on. `indexes` gives a table's index definitions.
+    pub fn is_affected_by(
+        &self,
+        id: &DocumentId,
+        old: Option<&Document>,
+        new: Option<&Document>,
+        indexes: &dyn Fn(&str) -> Arc<TableIndexes>,
+    ) -> bool {
+        if self.documents.contains(id) {
+            return true;
+        }
+        let mut table_indexes = None;
+        for read in self.ranges.iter().filter(|r| &*r.table == id.table()) {
+            let defs = table_indexes.get_or_insert_with(|| indexes(id.table()));
+            let Some(fields) = defs.get(&read.index) else {
+                continue;
+            };
+            let hit =
+                |doc: Option<&Document>| doc.is_some_and(|d| read.range.contains(&fields.key(d)));
+            if hit(old) || hit(new) {
+                return true;
+            }
+        }
+        false
     }
 
     /// Whether nothing was read.
     pub fn is_empty(&self) -> bool {
-        self.documents.is_empty() && self.tables.is_empty()
+        self.documents.is_empty() && self.ranges.is_empty()
     }
 }
 
@@ -175,6 +295,10 @@ pub struct CommitRequest {
 
 /// A storage engine. See the [module documentation](self).
 pub trait Storage: Send + Sync + 'static {
+    /// Declares the tables and their indexes; called once before any transaction, and
+    /// again whenever the schema changes (indexes are then rebuilt).
+    fn set_schema(&self, schema: &Schema) -> Result<(), StoreError>;
+
     /// Opens a snapshot at the latest commit and keeps its versions readable until
     /// [`Storage::release`] is called with the same timestamp.
     fn begin(&self) -> Timestamp;
@@ -189,13 +313,23 @@ pub trait Storage: Send + Sync + 'static {
         id: &DocumentId,
     ) -> Result<Option<Arc<Document>>, StoreError>;
 
-    /// Every document of `table` as of `snapshot`, in creation order.
-    fn scan(&self, snapshot: Timestamp, table: &str) -> Result<Vec<Arc<Document>>, StoreError>;
+    /// Documents of `table` whose key in `index` lies in `range`, as of `snapshot`, in
+    /// `order`, at most `limit` of them.
+    fn scan(
+        &self,
+        snapshot: Timestamp,
+        table: &str,
+        index: &str,
+        range: &KeyRange,
+        order: Order,
+        limit: Option<usize>,
+    ) -> Result<Vec<Arc<Document>>, StoreError>;
 
-    /// A fresh id for a new document of `table`.
+    /// A fresh id for a new document of `table`, never handed out before.
     fn allocate_id(&self, table: &str) -> DocumentId;
 
     /// Validates the request's reads against every commit after its snapshot and, if none
-    /// conflicts, applies its writes atomically as a new commit.
+    /// conflicts, applies its writes atomically as a new commit. Once this returns `Ok`,
+    /// the commit is durable (for durable engines).
     fn commit(&self, request: CommitRequest) -> Result<Timestamp, StoreError>;
 }
