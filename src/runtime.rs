@@ -229,6 +229,12 @@ impl Runtime {
         })
     }
 
+    /// The storage engine under this runtime, e.g. to build a second runtime with other
+    /// limits over the same data (`Runtime::builder().shared_storage(rt.storage())`).
+    pub fn storage(&self) -> Arc<dyn Storage> {
+        self.inner.db.store.clone()
+    }
+
     pub(crate) fn max_call_depth(&self) -> u32 {
         self.inner.max_call_depth
     }

@@ -74,3 +74,24 @@ pub(crate) fn decode(
     }
     Ok(Some(key))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip() {
+        let key = vec![
+            KeyPart::Value(Value::String("a".into())),
+            KeyPart::Missing,
+            KeyPart::Value(Value::Float64(1763725000123.456)),
+            KeyPart::Value(Value::Int64(42)),
+        ];
+        let c = encode("by_owner", false, Some(&key));
+        assert_eq!(decode(&c, "by_owner", false).unwrap(), Some(key));
+        assert!(decode(&c, "by_owner", true).is_err());
+        assert!(decode(&c, "by_label", false).is_err());
+        let start = encode("by_owner", false, None);
+        assert_eq!(decode(&start, "by_owner", false).unwrap(), None);
+    }
+}

@@ -186,6 +186,18 @@ impl KeyRange {
         (start, end)
     }
 
+    /// Whether the bounds of [`map_bounds`](KeyRange::map_bounds) select nothing (an
+    /// ordered map panics on such bounds, so callers check first).
+    pub fn is_empty_map_range(bounds: &(Bound<IndexKey>, Bound<IndexKey>)) -> bool {
+        match bounds {
+            (Bound::Included(s), Bound::Included(e)) => s > e,
+            (Bound::Included(s) | Bound::Excluded(s), Bound::Included(e) | Bound::Excluded(e)) => {
+                s >= e
+            }
+            _ => false,
+        }
+    }
+
     /// The part of this range strictly after `key` in `order`'s direction.
     pub fn after(&self, key: IndexKey, descending: bool) -> KeyRange {
         let mut range = self.clone();

@@ -290,7 +290,11 @@ impl Storage for MemoryStore {
             }
             out.len() < limit
         };
-        let entries = entries.range(range.map_bounds());
+        let bounds = range.map_bounds();
+        if KeyRange::is_empty_map_range(&bounds) {
+            return Ok(Vec::new());
+        }
+        let entries = entries.range(bounds);
         match order {
             Order::Asc => {
                 for (key, number) in entries {
