@@ -66,7 +66,7 @@ fn expand_table(input: &DeriveInput) -> syn::Result<TokenStream> {
                     if fields.is_empty() {
                         return Err(syn::Error::new_spanned(ident, "an index needs at least one field"));
                     }
-                    if indexes.iter().any(|(n, _)| n.value() == ident.to_string()) {
+                    if indexes.iter().any(|(n, _)| ident == n.value().as_str()) {
                         return Err(syn::Error::new_spanned(ident, "this index is declared twice"));
                     }
                     indexes.push((syn::LitStr::new(&ident.to_string(), ident.span()), fields));

@@ -259,7 +259,7 @@ type Filter<T> = Box<dyn Fn(&T) -> bool + Send + Sync>;
 /// # convoke::module!(teams);
 ///
 /// #[derive(serde::Serialize, serde::Deserialize, Table)]
-/// #[table(name = "teams", index(by_owner = ["owner", "size"]))]
+/// #[table(name = "squads", index(by_owner = ["owner", "size"]))]
 /// pub struct Team { pub owner: String, pub name: String, pub size: u32 }
 ///
 /// /// The owner's biggest teams with fewer than ten members.
