@@ -394,10 +394,10 @@ impl<T: Table> Query<'_, T> {
     ) -> Result<PaginationResult<Doc<T>>, StoreError> {
         let descending = self.order == Order::Desc;
         let mut range = self.key_range()?;
-        if let Some(cursor) = options.cursor.as_deref() {
-            if let Some(after) = cursor::decode(cursor, &self.index, descending)? {
-                range = range.after(after, descending);
-            }
+        if let Some(cursor) = options.cursor.as_deref()
+            && let Some(after) = cursor::decode(cursor, &self.index, descending)?
+        {
+            range = range.after(after, descending);
         }
         let mut page = self.run_range(range, Some(options.num_items.saturating_add(1)))?;
         let is_done = page.len() <= options.num_items;

@@ -112,9 +112,12 @@ struct State {
     gc: VecDeque<(Timestamp, DocumentId)>,
 }
 
+/// One write of a past commit: the document, its previous version and its new one.
+type LoggedWrite = (DocumentId, Option<Arc<Document>>, Option<Arc<Document>>);
+
 struct CommitRecord {
     ts: Timestamp,
-    writes: Vec<(DocumentId, Option<Arc<Document>>, Option<Arc<Document>>)>,
+    writes: Vec<LoggedWrite>,
 }
 
 impl State {
