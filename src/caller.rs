@@ -1,4 +1,4 @@
-//! What generated module callers return: the [`Call`] future, schedule times and ids.
+//! What generated module callers return: the [`Call`] future and schedule times.
 
 use std::fmt;
 use std::future::Future;
@@ -71,31 +71,12 @@ impl<T> fmt::Debug for Call<'_, T> {
 /// When a scheduled function should run: `schedule().after(..)`, `.at(..)` or `.now()`
 /// (which is `After(Duration::ZERO)`).
 ///
-/// The scheduler is planned: for now every scheduling call type-checks against the call
-/// matrix but returns [`Error::SchedulerNotEnabled`](crate::Error::SchedulerNotEnabled).
+/// Scheduling returns the [`ScheduledFunctionId`](crate::ScheduledFunctionId) of the job;
+/// see [`scheduler`](crate::scheduler) for what happens next.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ScheduleTime {
     /// After a delay from the moment of scheduling.
     After(Duration),
     /// At a point in time; a time in the past means at once.
     At(SystemTime),
-}
-
-/// The id of a scheduled function, as `schedule()` returns it and `schedule().cancel(id)`
-/// takes it. Serialized as a string.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-#[serde(transparent)]
-pub struct ScheduledFunctionId(String);
-
-impl ScheduledFunctionId {
-    /// The id as a string.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for ScheduledFunctionId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
 }

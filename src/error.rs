@@ -99,9 +99,13 @@ pub enum Error {
         /// The configured limit.
         max: u32,
     },
-    /// Scheduling was asked for, but this runtime runs no scheduler.
-    #[error("the scheduler is not enabled in this runtime: nothing was scheduled")]
-    SchedulerNotEnabled,
+    /// [`Runtime::advance_time`](crate::Runtime::advance_time) was called, but the
+    /// scheduler runs on the system clock, not a
+    /// [`VirtualClock`](crate::scheduler::VirtualClock).
+    #[error(
+        "time cannot be advanced: the scheduler's clock is not a VirtualClock (build the runtime with `SchedulerConfig {{ clock: Arc::new(VirtualClock::new()), .. }}`)"
+    )]
+    ClockNotVirtual,
     /// The procedure panicked; its transaction was rolled back.
     #[error("'{path}' panicked: {message}")]
     Panicked {
@@ -135,6 +139,11 @@ pub enum Error {
     /// The document store refused an operation.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A remote call failed in the HTTP layer: the server refused the request (bad token,
+    /// unknown procedure...), the procedure failed there with a non-user error, or the
+    /// server could not be reached. (A user error of a remote procedure is [`Error::User`].)
+    #[error(transparent)]
+    Http(#[from] crate::http::HttpError),
 }
 
 impl Error {
@@ -213,8 +222,23 @@ impl Error {
         matches!(self, Error::Panicked { .. })
     }
 
-    /// Whether scheduling failed because no scheduler runs.
-    pub fn is_scheduler_not_enabled(&self) -> bool {
-        matches!(self, Error::SchedulerNotEnabled)
+    /// Whether a remote call failed in the HTTP layer (see [`Error::Http`]).
+    pub fn is_http(&self) -> bool {
+        matches!(self, Error::Http(_))
+    }
+
+    /// The HTTP layer's error, if a remote call failed there.
+    pub fn as_http(&self) -> Option<&crate::http::HttpError> {
+        match self {
+            Error::Http(e) => Some(e),
+            _ => None,
+        }
+    }
+
+    /// Whether a server refused a remote call's credentials (HTTP 401): what the remote
+    /// caller retries once with a refreshed token.
+    pub fn is_unauthorized(&self) -> bool {
+        self.as_http()
+            .is_some_and(crate::http::HttpError::is_unauthorized)
     }
 }

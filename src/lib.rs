@@ -55,9 +55,12 @@
 //!   (`rt.run("teams:getTeam", json)`).
 //! - [`Error`]: what calls return when they fail.
 //! - [`value`]: Convex's data model and JSON encoding; [`store`]: storage engines.
+//! - [`http`]: the Convex HTTP API server, with JWT auth; [`remote`]: calling procedures
+//!   over it from server code (`CallerFactory`, `fetch_query`, [`Date`] on the wire).
+//! - [`scheduler`]: functions scheduled with `schedule()`, the worker that runs them
+//!   ([`Runtime::start_scheduler`]) and the virtual clock for tests.
 //!
-//! The store is in memory for now; durable storage, the scheduler and the HTTP API with its
-//! remote caller are planned (see the README).
+//! The README says what works and what is planned.
 #![deny(missing_docs)]
 #![warn(rust_2018_idioms, unreachable_pub)]
 
@@ -65,28 +68,41 @@ mod caller;
 mod ctx;
 pub mod db;
 mod error;
+pub mod http;
 pub mod matrix;
+mod middleware;
 mod procedure;
 mod registry;
+pub mod remote;
 mod runtime;
+pub mod scheduler;
 pub mod store;
+pub mod testing;
 pub mod value;
 
-pub use caller::{Call, ScheduleTime, ScheduledFunctionId};
-pub use ctx::{ActionCtx, Auth, MutationCtx, QueryCtx, UserIdentity};
+pub use caller::{Call, ScheduleTime};
+pub use ctx::{ActionCtx, Auth, LogLevel, MutationCtx, QueryCtx, UserIdentity};
 pub use db::{Doc, Id, Table};
 pub use error::{Error, Result};
+pub use middleware::{CallContext, CallInfo, Middleware, Validate, ValidationError};
 pub use procedure::{
     ActionProcedure, Handler, MutationProcedure, Procedure, ProcedureFuture, ProcedureKind,
     QueryProcedure, Visibility,
 };
 pub use registry::{ProcedureInfo, procedures};
-pub use runtime::{Runtime, RuntimeBuilder};
+pub use remote::Date;
+pub use runtime::{Logged, Runtime, RuntimeBuilder};
+pub use scheduler::ScheduledFunctionId;
 
 // The README's examples, compiled and run as doctests (`cargo test --doc`).
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
+
+/// The examples of `docs/testing.md`, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../docs/testing.md")]
+pub struct TestingGuideDoctests;
 
 /// Declares a procedure: `#[procedure(query)]`, `#[procedure(mutation)]` or
 /// `#[procedure(action)]`, with the options `internal` and `name = ".."`.
@@ -105,7 +121,8 @@ pub struct ReadmeDoctests;
 /// # Options
 ///
 /// - `internal`: callable in-process only (module callers, the runtime's entry points,
-///   [`Runtime::run`]); the planned remote (HTTP) caller will refuse it at compile time.
+///   [`Runtime::run`]); the remote (HTTP) caller refuses it at compile time, and the HTTP
+///   server answers `Could not find public function`.
 /// - `name = "getTeam"`: the exported name, used in the path (`teams:getTeam`). In Rust the
 ///   function and the caller method keep the function's name.
 ///
@@ -158,8 +175,9 @@ pub use convoke_macros::procedure;
 /// (`teams` gives `TeamsCaller` and `create_teams_caller`); procedure paths come from the
 /// Rust module path.
 ///
-/// `create_teams_caller(ctx)` takes any context, `&QueryCtx<'_>`, `&MutationCtx<'_>` or
-/// `&ActionCtx`, and each call through it is checked against the
+/// `create_teams_caller(ctx)` takes any context, `&QueryCtx<'_>`, `&MutationCtx<'_>`,
+/// `&ActionCtx` or a remote one ([`remote::RemoteCtx`], [`remote::LazyCaller`]: public
+/// procedures over HTTP), and each call through it is checked against the
 /// [call matrix](crate::matrix) at compile time:
 ///
 /// - `caller.get_team(args)`: a query, from any context;
@@ -167,8 +185,8 @@ pub use convoke_macros::procedure;
 ///   (its own transaction);
 /// - `caller.actions().notify(args)`: an action, from an action;
 /// - `caller.schedule().after(delay).notify(args)`, `.at(time)`, `.now()` and
-///   `.cancel(id)`: from a mutation or an action (the scheduler is planned: these return
-///   [`Error::SchedulerNotEnabled`] for now).
+///   `.cancel(id)`: from a mutation (in its transaction) or an action (at once); scheduling
+///   returns the job's [`ScheduledFunctionId`], see [`scheduler`].
 ///
 /// Every call returns a [`Call`] future. The caller is `Copy`; procedures of other modules
 /// are reached through their own callers (`users::create_users_caller(ctx)`).
@@ -225,6 +243,7 @@ pub mod __private {
     pub use crate::matrix::{
         CallAction, CallInternal, CallMutation, CallQuery, RootActionCall, Schedule, ScheduleQuery,
     };
+    pub use crate::middleware::{CallInfo, Middleware, run_with, validate};
     pub use crate::procedure::procedure_path;
     pub use crate::registry::{ErasedInvoke, ProcedureEntry};
     pub use crate::{

@@ -5,30 +5,38 @@
 //! | [`QueryCtx`]    | yes, same transaction | no | no | no | no |
 //! | [`MutationCtx`] | yes, same transaction | yes, savepoint of the same transaction | no | no | yes |
 //! | [`ActionCtx`]   | yes, own transaction | yes, own transaction, re-run on conflict | no | yes | yes |
+//! | [`RemoteCtx`], [`LazyCaller`] (HTTP) | public only | public only | no | public only | no |
 //!
 //! Every generated caller method carries one of these traits as a bound on its context type,
 //! so a forbidden call is a compile error with a message that names the cell, e.g.
 //! `a mutation cannot be called from a query context`. Internal procedures additionally
-//! require [`CallInternal`], which only in-process contexts have.
+//! require [`CallInternal`], which only in-process contexts have: the remote contexts call
+//! public procedures only.
 //!
 //! The traits are sealed: only convoke's contexts implement them.
 
-use crate::caller::{Call, ScheduleTime, ScheduledFunctionId};
+use crate::caller::{Call, ScheduleTime};
 use crate::ctx::{ActionCtx, MutationCtx, QueryCtx};
 use crate::error::Error;
-use crate::procedure::{ActionProcedure, MutationProcedure, Procedure, QueryProcedure};
+use crate::procedure::{
+    ActionProcedure, MutationProcedure, Procedure, ProcedureKind, QueryProcedure,
+};
+use crate::remote::{LazyCaller, RemoteCtx};
+use crate::scheduler::ScheduledFunctionId;
 
 mod sealed {
     pub trait Sealed {}
     impl Sealed for crate::QueryCtx<'_> {}
     impl Sealed for crate::MutationCtx<'_> {}
     impl Sealed for crate::ActionCtx {}
+    impl Sealed for crate::remote::RemoteCtx {}
+    impl Sealed for crate::remote::LazyCaller {}
 }
 
-/// A context that can call queries: every context.
+/// A context that can call queries: every context (remote ones: public queries only).
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a convoke context",
-    label = "expected `QueryCtx<'_>`, `MutationCtx<'_>` or `ActionCtx`",
+    label = "expected `QueryCtx<'_>`, `MutationCtx<'_>`, `ActionCtx` or a remote context (`RemoteCtx`, `LazyCaller`)",
     note = "create module callers from the context reference a procedure receives: `create_<module>_caller(ctx)`, not `create_<module>_caller(&ctx)`"
 )]
 pub trait CallQuery: sealed::Sealed {
@@ -38,7 +46,7 @@ pub trait CallQuery: sealed::Sealed {
     fn call_query<P: QueryProcedure>(&self, args: P::Args) -> Call<'_, P::Output>;
 }
 
-/// A context that can call mutations: mutation and action contexts.
+/// A context that can call mutations: mutation, action and remote contexts.
 #[diagnostic::on_unimplemented(
     message = "a mutation cannot be called from a query context",
     label = "this calls a mutation",
@@ -51,9 +59,9 @@ pub trait CallMutation: sealed::Sealed {
     fn call_mutation<P: MutationProcedure>(&self, args: P::Args) -> Call<'_, P::Output>;
 }
 
-/// A context that can call actions through `actions()`: action contexts.
+/// A context that can call actions through `actions()`: action and remote contexts.
 #[diagnostic::on_unimplemented(
-    message = "an action can only be called from an action context",
+    message = "an action can only be called from an action context or a remote caller",
     label = "this calls an action",
     note = "a mutation can start an action after it commits with `schedule().now()`; a query cannot start actions"
 )]
@@ -67,7 +75,7 @@ pub trait CallAction: sealed::Sealed {
 #[diagnostic::on_unimplemented(
     message = "functions can only be scheduled or cancelled from a mutation or an action context",
     label = "this uses the scheduler",
-    note = "queries are read-only and cannot schedule: make this procedure a mutation, or schedule from a mutation or an action"
+    note = "scheduling is an in-process write: make this procedure a mutation, or schedule from a mutation or an action (from a remote caller, call a public mutation that schedules)"
 )]
 pub trait Schedule: sealed::Sealed {
     /// Schedules `P` to run at `when`.
@@ -83,7 +91,7 @@ pub trait Schedule: sealed::Sealed {
     fn cancel_scheduled(&self, id: ScheduledFunctionId) -> Call<'_, ()>;
 }
 
-/// A context that can call internal procedures: every in-process context.
+/// A context that can call internal procedures: every in-process context, no remote one.
 #[diagnostic::on_unimplemented(
     message = "an internal procedure cannot be called through a remote caller",
     label = "this procedure is `internal`",
@@ -95,7 +103,7 @@ pub trait CallInternal: sealed::Sealed {}
 #[diagnostic::on_unimplemented(
     message = "an action cannot be called directly on a module caller",
     label = "this calls an action directly",
-    note = "from an action context, call it through `actions()`: `caller.actions().<action>(args)`; from a mutation, schedule it: `caller.schedule().now().<action>(args)`; a query cannot start actions"
+    note = "from an action context or a remote caller, call it through `actions()`: `caller.actions().<action>(args)`; from a mutation, schedule it: `caller.schedule().now().<action>(args)`; a query cannot start actions"
 )]
 pub trait RootActionCall: sealed::Sealed {
     /// Never callable: no type implements this trait.
@@ -166,18 +174,29 @@ impl CallMutation for MutationCtx<'_> {
 }
 
 impl Schedule for MutationCtx<'_> {
+    /// Writes the job in this mutation's transaction: it exists only if the mutation (and
+    /// the savepoint of every enclosing nested mutation) commits.
     fn schedule_call<P: Procedure>(
         &self,
         when: ScheduleTime,
         args: P::Args,
     ) -> Call<'_, ScheduledFunctionId> {
-        let _ = (when, args);
-        Call::ready(Err(Error::SchedulerNotEnabled))
+        let scheduled = crate::scheduler::encode_args(P::path(), &args).and_then(|args| {
+            crate::scheduler::schedule_in_transaction(
+                &self.env.runtime,
+                self.tx,
+                P::path(),
+                args,
+                when,
+            )
+        });
+        Call::ready(scheduled)
     }
 
+    /// Cancels in this mutation's transaction: the cancel takes effect if it commits.
     fn cancel_scheduled(&self, id: ScheduledFunctionId) -> Call<'_, ()> {
-        let _ = id;
-        Call::ready(Err(Error::SchedulerNotEnabled))
+        let now = self.env.runtime.scheduler().now_ms();
+        Call::ready(crate::scheduler::cancel_job(self.tx, &id, now).map_err(Error::from))
     }
 }
 
@@ -188,6 +207,7 @@ impl CallQuery for ActionCtx {
                 args,
                 self.identity.clone(),
                 depth,
+                self.logs.clone(),
             )),
             Err(e) => Call::ready(Err(e)),
         }
@@ -201,6 +221,7 @@ impl CallMutation for ActionCtx {
                 args,
                 self.identity.clone(),
                 depth,
+                self.logs.clone(),
             )),
             Err(e) => Call::ready(Err(e)),
         }
@@ -214,6 +235,7 @@ impl CallAction for ActionCtx {
                 args,
                 self.identity.clone(),
                 depth,
+                self.logs.clone(),
             )),
             Err(e) => Call::ready(Err(e)),
         }
@@ -221,17 +243,59 @@ impl CallAction for ActionCtx {
 }
 
 impl Schedule for ActionCtx {
+    /// Writes the job at once, in a transaction of its own.
     fn schedule_call<P: Procedure>(
         &self,
         when: ScheduleTime,
         args: P::Args,
     ) -> Call<'_, ScheduledFunctionId> {
-        let _ = (when, args);
-        Call::ready(Err::<ScheduledFunctionId, _>(Error::SchedulerNotEnabled))
+        match crate::scheduler::encode_args(P::path(), &args) {
+            Ok(args) => Call::new(self.runtime.schedule_from_action(P::path(), args, when)),
+            Err(e) => Call::ready(Err(e)),
+        }
     }
 
+    /// Cancels at once, in a transaction of its own.
     fn cancel_scheduled(&self, id: ScheduledFunctionId) -> Call<'_, ()> {
-        let _ = id;
-        Call::ready(Err(Error::SchedulerNotEnabled))
+        Call::new(async move { self.runtime.cancel_from_action(&id).await })
+    }
+}
+
+// The remote contexts: public queries, mutations and actions over HTTP. No `CallInternal`
+// (internal procedures are in-process only) and no `Schedule`.
+
+impl CallQuery for RemoteCtx {
+    fn call_query<P: QueryProcedure>(&self, args: P::Args) -> Call<'_, P::Output> {
+        self.call_typed::<P>(ProcedureKind::Query, args)
+    }
+}
+
+impl CallMutation for RemoteCtx {
+    fn call_mutation<P: MutationProcedure>(&self, args: P::Args) -> Call<'_, P::Output> {
+        self.call_typed::<P>(ProcedureKind::Mutation, args)
+    }
+}
+
+impl CallAction for RemoteCtx {
+    fn call_action<P: ActionProcedure>(&self, args: P::Args) -> Call<'_, P::Output> {
+        self.call_typed::<P>(ProcedureKind::Action, args)
+    }
+}
+
+impl CallQuery for LazyCaller {
+    fn call_query<P: QueryProcedure>(&self, args: P::Args) -> Call<'_, P::Output> {
+        self.call_typed::<P>(ProcedureKind::Query, args)
+    }
+}
+
+impl CallMutation for LazyCaller {
+    fn call_mutation<P: MutationProcedure>(&self, args: P::Args) -> Call<'_, P::Output> {
+        self.call_typed::<P>(ProcedureKind::Mutation, args)
+    }
+}
+
+impl CallAction for LazyCaller {
+    fn call_action<P: ActionProcedure>(&self, args: P::Args) -> Call<'_, P::Output> {
+        self.call_typed::<P>(ProcedureKind::Action, args)
     }
 }

@@ -201,6 +201,15 @@ where
     type Procedure = P;
 }
 
+impl<F, C, V, A, P, Fut> Handler<(C, V, A)> for F
+where
+    F: Fn(&'static C, V, A) -> ProcedureFuture<P, Fut> + Copy + Send + Sync + 'static,
+    C: 'static,
+    P: Procedure,
+{
+    type Procedure = P;
+}
+
 /// Builds a procedure path from a `module_path!()` and a name, Convex-style:
 /// `"app::items::queries"` and `"get"` give `"items/queries:get"`.
 ///

@@ -10,14 +10,17 @@ use std::time::Duration;
 use futures::FutureExt;
 
 use crate::caller::Call;
-use crate::ctx::{ActionCtx, CallEnv, MutationCtx, QueryCtx, UserIdentity};
+use crate::ctx::{ActionCtx, CallEnv, LogLines, MutationCtx, QueryCtx, UserIdentity};
 use crate::db::schema::Schema;
-use crate::db::{Database, Transaction, TransactionLimits};
+use crate::db::{Database, DocumentId, Transaction, TransactionLimits};
 use crate::error::{Error, Result};
 use crate::procedure::{
     ActionProcedure, Handler, MutationProcedure, Procedure, ProcedureKind, QueryProcedure,
 };
-use crate::registry::{ErasedInvoke, ErasedMutationFn, ErasedQueryFn, ProcedureInfo, Registry};
+use crate::registry::{
+    ErasedInvoke, ErasedMutationFn, ErasedQueryFn, ProcedureEntry, ProcedureInfo, Registry,
+};
+use crate::scheduler::{Scheduler, SchedulerConfig};
 use crate::store::{MemoryStore, Storage};
 use crate::value::{self, Value};
 
@@ -57,13 +60,28 @@ const DEFAULT_MAX_MUTATION_ATTEMPTS: u32 = 16;
 pub struct Runtime {
     inner: Arc<RuntimeInner>,
     identity: Option<Arc<UserIdentity>>,
+    /// The scheduled action whose calls run through this handle, if any: once that job is
+    /// canceled, what they schedule is written canceled.
+    parent_job: Option<DocumentId>,
 }
 
 struct RuntimeInner {
     db: Arc<Database>,
+    scheduler: Scheduler,
     registry: &'static Registry,
     max_call_depth: u32,
     max_mutation_attempts: u32,
+}
+
+/// The result of a call and the lines it logged: what [`Runtime::run_value_logged`]
+/// returns.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct Logged<T> {
+    /// What the call returned.
+    pub result: Result<T>,
+    /// What it logged, with the lines of every call it made, in order: `[LOG] 'message'`.
+    pub log_lines: Vec<String>,
 }
 
 /// Configures a [`Runtime`]: [`Runtime::builder()`], then [`build`](RuntimeBuilder::build).
@@ -79,6 +97,7 @@ struct RuntimeInner {
 #[must_use]
 pub struct RuntimeBuilder {
     store: Option<Arc<dyn Storage>>,
+    scheduler: SchedulerConfig,
     limits: TransactionLimits,
     max_call_depth: u32,
     max_mutation_attempts: u32,
@@ -94,6 +113,15 @@ impl RuntimeBuilder {
     /// The storage engine, shared with other runtimes or with your own code.
     pub fn shared_storage(mut self, store: Arc<dyn Storage>) -> Self {
         self.store = Some(store);
+        self
+    }
+
+    /// How scheduled functions run: concurrency, retention of finished jobs, and the clock
+    /// (a [`VirtualClock`](crate::scheduler::VirtualClock) in tests). Jobs run once
+    /// [`Runtime::start_scheduler`] starts the worker, or when a test calls
+    /// [`Runtime::run_due_scheduled_functions`].
+    pub fn scheduler(mut self, config: SchedulerConfig) -> Self {
+        self.scheduler = config;
         self
     }
 
@@ -132,6 +160,7 @@ impl RuntimeBuilder {
         store.set_schema(&schema)?;
         Ok(Runtime {
             inner: Arc::new(RuntimeInner {
+                scheduler: Scheduler::new(self.scheduler),
                 db: Arc::new(Database {
                     store,
                     schema: Arc::new(schema),
@@ -142,6 +171,7 @@ impl RuntimeBuilder {
                 max_mutation_attempts: self.max_mutation_attempts,
             }),
             identity: None,
+            parent_job: None,
         })
     }
 }
@@ -152,6 +182,7 @@ impl Runtime {
         RuntimeBuilder {
             store: None,
             limits: TransactionLimits::default(),
+            scheduler: SchedulerConfig::default(),
             max_call_depth: DEFAULT_MAX_CALL_DEPTH,
             max_mutation_attempts: DEFAULT_MAX_MUTATION_ATTEMPTS,
         }
@@ -168,6 +199,28 @@ impl Runtime {
     /// ```
     pub fn in_memory() -> Result<Runtime> {
         Runtime::builder().build()
+    }
+
+    /// A runtime over the durable store in data directory `dir` (a
+    /// [`SqliteStore`](crate::store::SqliteStore), created if needed), with the default
+    /// limits. Every acknowledged commit is on disk; reopening the directory later (after a
+    /// restart or a crash) finds every committed document.
+    ///
+    /// Fails with a store error ([`StoreError::Engine`](crate::store::StoreError::Engine))
+    /// if the directory cannot be opened, for example because another runtime has it open,
+    /// and as [`RuntimeBuilder::build`] does.
+    ///
+    /// ```
+    /// let dir = std::env::temp_dir().join(format!("convoke-open-{}", std::process::id()));
+    /// let rt = convoke::Runtime::open(&dir)?;
+    /// # drop(rt);
+    /// # std::fs::remove_dir_all(&dir).ok();
+    /// # Ok::<(), convoke::Error>(())
+    /// ```
+    pub fn open(dir: impl AsRef<std::path::Path>) -> Result<Runtime> {
+        Runtime::builder()
+            .storage(crate::store::SqliteStore::open(dir)?)
+            .build()
     }
 
     /// A handle on the same runtime (same store) whose calls run as `identity`:
@@ -200,6 +253,7 @@ impl Runtime {
         Runtime {
             inner: self.inner.clone(),
             identity: Some(Arc::new(identity)),
+            parent_job: self.parent_job.clone(),
         }
     }
 
@@ -209,7 +263,32 @@ impl Runtime {
         Runtime {
             inner: self.inner.clone(),
             identity: None,
+            parent_job: self.parent_job.clone(),
         }
+    }
+
+    /// The handle the scheduler runs jobs through: no identity, no parent job.
+    pub(crate) fn for_scheduler(&self) -> Runtime {
+        Runtime {
+            inner: self.inner.clone(),
+            identity: None,
+            parent_job: None,
+        }
+    }
+
+    /// The handle a scheduled action runs through: no identity, and `job` as the parent of
+    /// what it schedules.
+    pub(crate) fn for_job(&self, job: DocumentId) -> Runtime {
+        Runtime {
+            inner: self.inner.clone(),
+            identity: None,
+            parent_job: Some(job),
+        }
+    }
+
+    /// The scheduled action whose calls run through this handle, if any.
+    pub(crate) fn parent_job(&self) -> Option<&DocumentId> {
+        self.parent_job.as_ref()
     }
 
     /// The identity calls through this handle run as, if any.
@@ -233,6 +312,18 @@ impl Runtime {
     /// limits over the same data (`Runtime::builder().shared_storage(rt.storage())`).
     pub fn storage(&self) -> Arc<dyn Storage> {
         self.inner.db.store.clone()
+    }
+
+    pub(crate) fn database(&self) -> &Arc<Database> {
+        &self.inner.db
+    }
+
+    pub(crate) fn scheduler(&self) -> &Scheduler {
+        &self.inner.scheduler
+    }
+
+    pub(crate) fn procedure_entry(&self, path: &str) -> Result<&'static ProcedureEntry> {
+        self.inner.registry.lookup(path)
     }
 
     pub(crate) fn max_call_depth(&self) -> u32 {
@@ -279,7 +370,12 @@ impl Runtime {
         // capture the handler's lifetime-carrying marker `M`, and rustc then fails to prove
         // the future `Send` ("implementation of `FnOnce` is not general enough") wherever it
         // must be, e.g. in `tokio::spawn` or inside an action.
-        Call::new(self.execute_query::<H::Procedure>(args, self.identity.clone(), 1))
+        Call::new(self.execute_query::<H::Procedure>(
+            args,
+            self.identity.clone(),
+            1,
+            LogLines::disabled(),
+        ))
     }
 
     /// Runs a mutation in a fresh transaction and commits it: `rt.mutation(teams::create_team,
@@ -323,7 +419,12 @@ impl Runtime {
     {
         let _ = mutation;
         // Boxed for `Send`: see `query`.
-        Call::new(self.execute_mutation::<H::Procedure>(args, self.identity.clone(), 1))
+        Call::new(self.execute_mutation::<H::Procedure>(
+            args,
+            self.identity.clone(),
+            1,
+            LogLines::disabled(),
+        ))
     }
 
     /// Runs an action: `rt.action(teams::onboard, args)`.
@@ -362,7 +463,12 @@ impl Runtime {
     {
         let _ = action;
         // Boxed for `Send`: see `query`.
-        Call::new(self.execute_action::<H::Procedure>(args, self.identity.clone(), 1))
+        Call::new(self.execute_action::<H::Procedure>(
+            args,
+            self.identity.clone(),
+            1,
+            LogLines::disabled(),
+        ))
     }
 
     /// Runs any procedure by path, with JSON arguments and result:
@@ -453,6 +559,61 @@ impl Runtime {
         path: &str,
         args: Value,
     ) -> Result<Value> {
+        self.run_erased(kind, path, args, LogLines::disabled())
+            .await
+    }
+
+    /// Runs a procedure by path as [`Runtime::run_value`] does, and also returns the lines
+    /// it logged (`ctx.log(..)`), with those of every call it made, in Convex's format
+    /// (`[LOG] 'message'`). This is what the HTTP API answers with `logLines`.
+    ///
+    /// The call runs as this handle's identity: combine with
+    /// [`with_identity`](Runtime::with_identity) to run it as a user.
+    ///
+    /// ```standalone_crate
+    /// mod notes {
+    ///     use convoke::{QueryCtx, Result, procedure};
+    ///     convoke::module!(notes);
+    ///
+    ///     #[procedure(query)]
+    ///     pub async fn count(ctx: &QueryCtx<'_>) -> Result<i64> {
+    ///         ctx.log("counting");
+    ///         Ok(3)
+    ///     }
+    /// }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> convoke::Result<()> {
+    /// use convoke::{ProcedureKind, value::Value};
+    ///
+    /// let rt = convoke::Runtime::in_memory()?;
+    /// let out = rt.run_value_logged(Some(ProcedureKind::Query), "notes:count", Value::Null).await;
+    /// assert_eq!(out.result?, Value::Int64(3));
+    /// assert_eq!(out.log_lines, ["[LOG] 'counting'"]);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn run_value_logged(
+        &self,
+        kind: Option<ProcedureKind>,
+        path: &str,
+        args: Value,
+    ) -> Logged<Value> {
+        let logs = LogLines::collecting();
+        let result = self.run_erased(kind, path, args, logs.clone()).await;
+        Logged {
+            result,
+            log_lines: logs.take(),
+        }
+    }
+
+    async fn run_erased(
+        &self,
+        kind: Option<ProcedureKind>,
+        path: &str,
+        args: Value,
+        logs: LogLines,
+    ) -> Result<Value> {
         let entry = self.inner.registry.lookup(path)?;
         if let Some(expected) = kind.filter(|k| *k != entry.kind) {
             return Err(Error::WrongKind {
@@ -465,15 +626,15 @@ impl Runtime {
         let identity = self.identity.clone();
         match entry.invoke {
             ErasedInvoke::Query(run) => {
-                self.in_query(path, identity, 1, ErasedQuery { run, args })
+                self.in_query(path, identity, 1, logs, ErasedQuery { run, args })
                     .await
             }
             ErasedInvoke::Mutation(run) => {
-                self.in_mutation(path, identity, 1, ErasedMutation { run, args })
+                self.in_mutation(path, identity, 1, logs, ErasedMutation { run, args })
                     .await
             }
             ErasedInvoke::Action(run) => {
-                let ctx = ActionCtx::new(self.clone(), identity, 1);
+                let ctx = ActionCtx::new(self.clone(), identity, 1, logs);
                 catch_panic(path, run(&ctx, args)).await
             }
         }
@@ -484,8 +645,9 @@ impl Runtime {
         args: P::Args,
         identity: Option<Arc<UserIdentity>>,
         depth: u32,
+        logs: LogLines,
     ) -> Result<P::Output> {
-        self.in_query(P::path(), identity, depth, TypedQuery::<P>(args))
+        self.in_query(P::path(), identity, depth, logs, TypedQuery::<P>(args))
             .await
     }
 
@@ -494,8 +656,9 @@ impl Runtime {
         args: P::Args,
         identity: Option<Arc<UserIdentity>>,
         depth: u32,
+        logs: LogLines,
     ) -> Result<P::Output> {
-        self.in_mutation(P::path(), identity, depth, TypedMutation::<P>(args))
+        self.in_mutation(P::path(), identity, depth, logs, TypedMutation::<P>(args))
             .await
     }
 
@@ -504,8 +667,9 @@ impl Runtime {
         args: P::Args,
         identity: Option<Arc<UserIdentity>>,
         depth: u32,
+        logs: LogLines,
     ) -> Result<P::Output> {
-        let ctx = ActionCtx::new(self.clone(), identity, depth);
+        let ctx = ActionCtx::new(self.clone(), identity, depth, logs);
         catch_panic(P::path(), P::run(&ctx, args)).await
     }
 
@@ -514,40 +678,61 @@ impl Runtime {
         path: &str,
         identity: Option<Arc<UserIdentity>>,
         depth: u32,
+        logs: LogLines,
         body: B,
     ) -> Result<B::Output> {
         let env = CallEnv {
             runtime: self.clone(),
             identity,
+            logs,
         };
         let tx = Transaction::begin(self.inner.db.clone(), false);
         let ctx = QueryCtx::new(&tx, &env, depth);
         catch_panic(path, body.run(&ctx)).await
     }
 
-    async fn in_mutation<B: MutationBody>(
+    pub(crate) async fn in_mutation<B: MutationBody>(
         &self,
         path: &str,
         identity: Option<Arc<UserIdentity>>,
         depth: u32,
+        logs: LogLines,
         body: B,
     ) -> Result<B::Output> {
-        let env = CallEnv {
-            runtime: self.clone(),
-            identity,
-        };
         let max = self.inner.max_mutation_attempts;
         let mut attempt = 1;
         loop {
+            // Each attempt logs into a sink of its own: the lines of an attempt that
+            // conflicted and runs again are dropped, as in Convex.
+            let env = CallEnv {
+                runtime: self.clone(),
+                identity: identity.clone(),
+                logs: logs.attempt(),
+            };
             let tx = Transaction::begin(self.inner.db.clone(), true);
             let output = {
                 let ctx = MutationCtx::new(&tx, &env, depth);
-                catch_panic(path, body.run(&ctx)).await?
+                catch_panic(path, body.run(&ctx)).await
             };
+            let output = match output {
+                Ok(output) => output,
+                Err(e) => {
+                    logs.absorb(env.logs);
+                    return Err(e);
+                }
+            };
+            let scheduled = tx.scheduled_any();
             match tx.commit() {
-                Ok(_) => return Ok(output),
+                Ok(_) => {
+                    logs.absorb(env.logs);
+                    if scheduled {
+                        self.inner.scheduler.wake();
+                    }
+                    return Ok(output);
+                }
                 Err(conflict) if conflict.is_conflict() => {
                     if attempt >= max {
+                        logs.absorb(env.logs);
                         return Err(Error::TooManyConflicts {
                             path: path.to_owned(),
                             attempts: attempt,
@@ -557,7 +742,10 @@ impl Runtime {
                     backoff(attempt).await;
                     attempt += 1;
                 }
-                Err(other) => return Err(other.into()),
+                Err(other) => {
+                    logs.absorb(env.logs);
+                    return Err(other.into());
+                }
             }
         }
     }
@@ -576,7 +764,10 @@ async fn backoff(attempt: u32) {
 }
 
 /// Runs `future`, turning a panic into [`Error::Panicked`].
-async fn catch_panic<T>(path: &str, future: impl Future<Output = Result<T>>) -> Result<T> {
+pub(crate) async fn catch_panic<T>(
+    path: &str,
+    future: impl Future<Output = Result<T>>,
+) -> Result<T> {
     match AssertUnwindSafe(future).catch_unwind().await {
         Ok(result) => result,
         Err(payload) => Err(Error::Panicked {
@@ -606,7 +797,7 @@ trait QueryBody: Send {
 }
 
 /// What runs inside a mutation transaction, once per attempt.
-trait MutationBody: Send + Sync {
+pub(crate) trait MutationBody: Send + Sync {
     type Output;
     fn run<'a, 't>(
         &self,

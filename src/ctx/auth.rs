@@ -4,9 +4,11 @@ use crate::value::{Object, Value};
 
 /// The authenticated caller, like Convex's `UserIdentity`.
 ///
-/// Today an identity is given to the runtime with [`Runtime::with_identity`]
-/// (the HTTP layer, which will verify JWTs and build identities from their claims, is
-/// planned). Inside a procedure, `ctx.auth().user_identity()` returns it.
+/// The HTTP server builds it from a verified JWT (`Authorization: Bearer <token>`, see
+/// [`convoke::http`](crate::http)): issuer and subject from `iss` and `sub`, every other
+/// claim under its JWT name, with accessors for the standard ones ([`email`](Self::email),
+/// [`name`](Self::name)...). In-process code gives one to the runtime with
+/// [`Runtime::with_identity`]. Inside a procedure, `ctx.auth().user_identity()` returns it.
 ///
 /// [`Runtime::with_identity`]: crate::Runtime::with_identity
 ///
@@ -15,6 +17,7 @@ use crate::value::{Object, Value};
 /// let me = UserIdentity::new("https://auth.example.com", "user_42").with_claim("email", "a@b.c");
 /// assert_eq!(me.token_identifier(), "https://auth.example.com|user_42");
 /// assert_eq!(me.claim("email").and_then(|v| v.as_str()), Some("a@b.c"));
+/// assert_eq!(me.email(), Some("a@b.c"));
 /// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct UserIdentity {
@@ -67,6 +70,103 @@ impl UserIdentity {
     /// All claims other than issuer and subject.
     pub fn claims(&self) -> &Object {
         &self.claims
+    }
+
+    fn text_claim(&self, name: &str) -> Option<&str> {
+        self.claim(name).and_then(Value::as_str)
+    }
+
+    fn bool_claim(&self, name: &str) -> Option<bool> {
+        self.claim(name).and_then(Value::as_bool)
+    }
+
+    /// The `name` claim.
+    pub fn name(&self) -> Option<&str> {
+        self.text_claim("name")
+    }
+
+    /// The `given_name` claim.
+    pub fn given_name(&self) -> Option<&str> {
+        self.text_claim("given_name")
+    }
+
+    /// The `family_name` claim.
+    pub fn family_name(&self) -> Option<&str> {
+        self.text_claim("family_name")
+    }
+
+    /// The `nickname` claim.
+    pub fn nickname(&self) -> Option<&str> {
+        self.text_claim("nickname")
+    }
+
+    /// The `preferred_username` claim.
+    pub fn preferred_username(&self) -> Option<&str> {
+        self.text_claim("preferred_username")
+    }
+
+    /// The `profile` claim (Convex's `profileUrl`).
+    pub fn profile_url(&self) -> Option<&str> {
+        self.text_claim("profile")
+    }
+
+    /// The `picture` claim (Convex's `pictureUrl`).
+    pub fn picture_url(&self) -> Option<&str> {
+        self.text_claim("picture")
+    }
+
+    /// The `email` claim.
+    pub fn email(&self) -> Option<&str> {
+        self.text_claim("email")
+    }
+
+    /// The `email_verified` claim.
+    pub fn email_verified(&self) -> Option<bool> {
+        self.bool_claim("email_verified")
+    }
+
+    /// The `gender` claim.
+    pub fn gender(&self) -> Option<&str> {
+        self.text_claim("gender")
+    }
+
+    /// The `birthdate` claim (Convex's `birthday`).
+    pub fn birthday(&self) -> Option<&str> {
+        self.text_claim("birthdate")
+    }
+
+    /// The `zoneinfo` claim (Convex's `timezone`).
+    pub fn timezone(&self) -> Option<&str> {
+        self.text_claim("zoneinfo")
+    }
+
+    /// The `locale` claim (Convex's `language`).
+    pub fn language(&self) -> Option<&str> {
+        self.text_claim("locale")
+    }
+
+    /// The `phone_number` claim.
+    pub fn phone_number(&self) -> Option<&str> {
+        self.text_claim("phone_number")
+    }
+
+    /// The `phone_number_verified` claim.
+    pub fn phone_number_verified(&self) -> Option<bool> {
+        self.bool_claim("phone_number_verified")
+    }
+
+    /// The `address` claim, an object.
+    pub fn address(&self) -> Option<&Value> {
+        self.claim("address")
+    }
+
+    /// The `updated_at` claim (seconds since the epoch).
+    pub fn updated_at(&self) -> Option<f64> {
+        match self.claim("updated_at")? {
+            Value::Float64(f) => Some(*f),
+            Value::Int64(i) => Some(*i as f64),
+            _ => None,
+        }
     }
 }
 

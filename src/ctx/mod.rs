@@ -1,10 +1,14 @@
 //! The three contexts a procedure runs with, and the caller's identity.
 
 mod auth;
+mod log;
 
+use std::fmt;
 use std::sync::Arc;
 
 pub use auth::{Auth, UserIdentity};
+pub use log::LogLevel;
+pub(crate) use log::LogLines;
 
 use crate::caller::Call;
 use crate::db::{DatabaseReader, DatabaseWriter, Transaction};
@@ -12,10 +16,12 @@ use crate::error::{Error, Result};
 use crate::procedure::{ActionProcedure, Handler, MutationProcedure, Procedure, QueryProcedure};
 use crate::runtime::Runtime;
 
-/// What every call in one call chain shares: the runtime and the caller's identity.
+/// What every call in one call chain shares: the runtime, the caller's identity, and where
+/// log lines go.
 pub(crate) struct CallEnv {
     pub(crate) runtime: Runtime,
     pub(crate) identity: Option<Arc<UserIdentity>>,
+    pub(crate) logs: LogLines,
 }
 
 impl CallEnv {
@@ -87,6 +93,18 @@ impl<'t> QueryCtx<'t> {
     pub fn auth(&self) -> Auth<'_> {
         Auth::new(self.env.identity.as_deref())
     }
+
+    /// Logs a line, like `console.log` in Convex: `[LOG] 'message'`. The lines of a call
+    /// and of every call it makes reach an HTTP client in the response's `logLines`; every
+    /// line is also a `tracing` event (target `convoke::log`).
+    pub fn log(&self, message: impl fmt::Display) {
+        self.env.logs.push(LogLevel::Log, &message);
+    }
+
+    /// Logs a line at a level: `ctx.log_at(LogLevel::Warn, "..")` gives `[WARN] '..'`.
+    pub fn log_at(&self, level: LogLevel, message: impl fmt::Display) {
+        self.env.logs.push(level, &message);
+    }
 }
 
 /// The context of a mutation: a read-write transaction on the database and the caller's
@@ -140,6 +158,17 @@ impl<'t> MutationCtx<'t> {
     /// The identity of the caller, if one is authenticated.
     pub fn auth(&self) -> Auth<'_> {
         Auth::new(self.env.identity.as_deref())
+    }
+
+    /// Logs a line (see [`QueryCtx::log`]). Lines of a mutation attempt that conflicted
+    /// and ran again are dropped; those of the attempt that counts are kept.
+    pub fn log(&self, message: impl fmt::Display) {
+        self.env.logs.push(LogLevel::Log, &message);
+    }
+
+    /// Logs a line at a level (see [`QueryCtx::log_at`]).
+    pub fn log_at(&self, level: LogLevel, message: impl fmt::Display) {
+        self.env.logs.push(level, &message);
     }
 }
 
@@ -195,20 +224,38 @@ pub struct ActionCtx {
     pub(crate) runtime: Runtime,
     pub(crate) identity: Option<Arc<UserIdentity>>,
     pub(crate) depth: u32,
+    pub(crate) logs: LogLines,
 }
 
 impl ActionCtx {
-    pub(crate) fn new(runtime: Runtime, identity: Option<Arc<UserIdentity>>, depth: u32) -> Self {
+    pub(crate) fn new(
+        runtime: Runtime,
+        identity: Option<Arc<UserIdentity>>,
+        depth: u32,
+        logs: LogLines,
+    ) -> Self {
         ActionCtx {
             runtime,
             identity,
             depth,
+            logs,
         }
     }
 
     /// The identity of the caller, if one is authenticated.
     pub fn auth(&self) -> Auth<'_> {
         Auth::new(self.identity.as_deref())
+    }
+
+    /// Logs a line (see [`QueryCtx::log`]). The lines of the queries, mutations and
+    /// actions this action calls are collected with its own.
+    pub fn log(&self, message: impl fmt::Display) {
+        self.logs.push(LogLevel::Log, &message);
+    }
+
+    /// Logs a line at a level (see [`QueryCtx::log_at`]).
+    pub fn log_at(&self, level: LogLevel, message: impl fmt::Display) {
+        self.logs.push(level, &message);
     }
 
     /// Runs a query in a fresh read transaction (Convex's `ctx.runQuery`).

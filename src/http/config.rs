@@ -1,0 +1,167 @@
+//! The server's configuration: limits, timeouts, CORS, development mode, auth.
+
+use std::time::Duration;
+
+use axum::http::header::{
+    ACCESS_CONTROL_ALLOW_HEADERS, ACCESS_CONTROL_ALLOW_METHODS, ACCESS_CONTROL_ALLOW_ORIGIN,
+    ACCESS_CONTROL_MAX_AGE, ACCESS_CONTROL_REQUEST_HEADERS, ORIGIN, VARY,
+};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::Response;
+
+use super::HttpError;
+use super::auth::AuthConfig;
+use crate::remote::Transformer;
+
+/// The default request body limit: 8 MiB. A larger body is refused with 413 before it is
+/// parsed.
+pub const DEFAULT_BODY_LIMIT: usize = 8 << 20;
+
+/// The default time a request may take, reading its body and running its procedure
+/// included: 5 minutes.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// Which browser origins may call the server (CORS).
+///
+/// Requests that carry an `Origin` header from an allowed origin get
+/// `Access-Control-Allow-Origin`, and preflight requests (`OPTIONS`) are answered for `GET`
+/// and `POST` with the headers the browser asks for (`Authorization` and `Content-Type`
+/// included). Credentials (cookies) are not part of the API: tokens travel in
+/// `Authorization`.
+///
+/// ```
+/// use convoke::http::Cors;
+/// let any = Cors::any(); // the default, as Convex deployments do
+/// let some = Cors::origins(["https://app.example.com"]).unwrap();
+/// let none = Cors::disabled(); // no CORS headers: same-origin browsers and servers only
+/// # let _ = (any, some, none);
+/// ```
+#[derive(Debug, Clone)]
+pub struct Cors {
+    allow: CorsAllow,
+}
+
+#[derive(Debug, Clone)]
+enum CorsAllow {
+    Any,
+    Origins(Vec<HeaderValue>),
+    Disabled,
+}
+
+impl Cors {
+    /// Any origin (the default).
+    pub fn any() -> Cors {
+        Cors {
+            allow: CorsAllow::Any,
+        }
+    }
+
+    /// Only these origins (`https://app.example.com`). Fails on a value that cannot be a
+    /// header.
+    pub fn origins<I, S>(origins: I) -> Result<Cors, HttpError>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let origins = origins
+            .into_iter()
+            .map(|o| {
+                HeaderValue::from_str(o.as_ref().trim_end_matches('/'))
+                    .map_err(|_| HttpError::Config(format!("invalid CORS origin {:?}", o.as_ref())))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Cors {
+            allow: CorsAllow::Origins(origins),
+        })
+    }
+
+    /// No CORS headers at all.
+    pub fn disabled() -> Cors {
+        Cors {
+            allow: CorsAllow::Disabled,
+        }
+    }
+
+    /// The `Access-Control-Allow-Origin` value for a request, if it is a cross-origin
+    /// request from an allowed origin.
+    fn allow_origin(&self, request: &HeaderMap) -> Option<HeaderValue> {
+        let origin = request.get(ORIGIN)?;
+        match &self.allow {
+            CorsAllow::Any => Some(HeaderValue::from_static("*")),
+            CorsAllow::Origins(list) => list.iter().find(|o| *o == origin).cloned(),
+            CorsAllow::Disabled => None,
+        }
+    }
+
+    /// Adds the CORS headers of an actual (non-preflight) request to its response.
+    pub(crate) fn apply(&self, request: &HeaderMap, mut response: Response) -> Response {
+        if matches!(self.allow, CorsAllow::Disabled) || !request.contains_key(ORIGIN) {
+            return response;
+        }
+        let headers = response.headers_mut();
+        headers.append(VARY, HeaderValue::from_static("origin"));
+        if let Some(origin) = self.allow_origin(request) {
+            headers.insert(ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+        }
+        response
+    }
+
+    /// Answers a preflight request (`OPTIONS`).
+    pub(crate) fn preflight(&self, request: &HeaderMap) -> Response {
+        let mut response = Response::new(axum::body::Body::empty());
+        *response.status_mut() = StatusCode::NO_CONTENT;
+        let Some(origin) = self.allow_origin(request) else {
+            return response;
+        };
+        let headers = response.headers_mut();
+        headers.insert(ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+        headers.insert(
+            ACCESS_CONTROL_ALLOW_METHODS,
+            HeaderValue::from_static("GET, POST, OPTIONS"),
+        );
+        let allow_headers = request
+            .get(ACCESS_CONTROL_REQUEST_HEADERS)
+            .cloned()
+            .unwrap_or_else(|| HeaderValue::from_static("content-type, authorization"));
+        headers.insert(ACCESS_CONTROL_ALLOW_HEADERS, allow_headers);
+        headers.insert(ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("86400"));
+        headers.insert(
+            VARY,
+            HeaderValue::from_static(
+                "origin, access-control-request-method, access-control-request-headers",
+            ),
+        );
+        response
+    }
+}
+
+impl Default for Cors {
+    fn default() -> Self {
+        Cors::any()
+    }
+}
+
+/// Everything a [`Server`](super::Server) is built from; set through
+/// [`ServerBuilder`](super::ServerBuilder).
+#[derive(Debug, Clone)]
+pub(crate) struct ServerConfig {
+    pub(crate) auth: AuthConfig,
+    pub(crate) development: bool,
+    pub(crate) body_limit: usize,
+    pub(crate) request_timeout: Duration,
+    pub(crate) cors: Cors,
+    pub(crate) transformer: Transformer,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            auth: AuthConfig::new(),
+            development: false,
+            body_limit: DEFAULT_BODY_LIMIT,
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            cors: Cors::any(),
+            transformer: Transformer::new(),
+        }
+    }
+}

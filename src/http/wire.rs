@@ -1,0 +1,268 @@
+//! The wire format of the Convex HTTP API: request bodies, value formats and responses.
+
+use axum::body::Body;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Map, Value as Json};
+
+use super::error::{ApiError, STATUS_FUNCTION_FAILED};
+use crate::value::{self, Value};
+
+/// How values are written in a response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Format {
+    /// `convex_encoded_json`: lossless (`$integer`, `$float`, `$bytes`), what the official
+    /// clients ask for.
+    Encoded,
+    /// `json` (the default): plain JSON, lossy (integers as numbers, bytes as base64).
+    Clean,
+}
+
+impl Format {
+    pub(crate) fn parse(format: Option<&str>) -> Result<Format, ApiError> {
+        match format {
+            None | Some("json" | "convex_cleaned_json") => Ok(Format::Clean),
+            Some("convex_encoded_json") => Ok(Format::Encoded),
+            Some(other) => Err(ApiError::bad_request(
+                "BadFormat",
+                format!("unknown value format '{other}': expected 'convex_encoded_json' or 'json'"),
+            )),
+        }
+    }
+
+    pub(crate) fn encode(self, value: &Value) -> Json {
+        match self {
+            Format::Encoded => value::to_convex_json(value),
+            Format::Clean => value::to_clean_json(value),
+        }
+    }
+}
+
+/// A parsed call: `{ "path", "args", "format" }`.
+#[derive(Debug)]
+pub(crate) struct CallRequest {
+    pub(crate) path: Option<String>,
+    pub(crate) args: Value,
+    pub(crate) format: Format,
+}
+
+/// The fields of a POST body; others (such as the official client's `componentPath`) are
+/// ignored.
+#[derive(serde::Deserialize)]
+struct RawBody {
+    path: Option<Json>,
+    args: Option<Json>,
+    format: Option<Json>,
+}
+
+/// Parses a POST body. `path` is required unless the URL names the procedure
+/// (`/api/run/{module}/{fn}`).
+pub(crate) fn parse_body(body: &[u8]) -> Result<CallRequest, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::bad_request(
+            "BadJsonBody",
+            "the request body is empty: expected a JSON object such as \
+             {\"path\": \"module:function\", \"args\": {}}",
+        ));
+    }
+    let raw: RawBody = serde_json::from_slice(body).map_err(|e| {
+        if e.is_data() {
+            ApiError::bad_request(
+                "BadJsonBody",
+                "the request body must be a JSON object with \"path\" and \"args\"",
+            )
+        } else {
+            ApiError::bad_request(
+                "BadJsonBody",
+                format!("the request body is not valid JSON: {e}"),
+            )
+        }
+    })?;
+    let path = match raw.path {
+        None => None,
+        Some(Json::String(path)) => Some(path),
+        Some(other) => {
+            return Err(ApiError::bad_request(
+                "BadJsonBody",
+                format!("\"path\" must be a string, not {}", json_type(&other)),
+            ));
+        }
+    };
+    let format = match raw.format {
+        None => Format::parse(None)?,
+        Some(Json::String(f)) => Format::parse(Some(&f))?,
+        Some(other) => {
+            return Err(ApiError::bad_request(
+                "BadFormat",
+                format!("\"format\" must be a string, not {}", json_type(&other)),
+            ));
+        }
+    };
+    let args = decode_args(raw.args)?;
+    Ok(CallRequest { path, args, format })
+}
+
+/// Decodes `args`: an object (or any value), a one-element array holding it, or nothing
+/// (no arguments).
+pub(crate) fn decode_args(args: Option<Json>) -> Result<Value, ApiError> {
+    let args = match args {
+        None | Some(Json::Null) => return Ok(Value::Object(value::Object::new())),
+        Some(Json::Array(mut list)) => match list.len() {
+            0 => return Ok(Value::Object(value::Object::new())),
+            1 => list.pop().unwrap_or(Json::Null),
+            n => {
+                return Err(ApiError::bad_request(
+                    "BadArgs",
+                    format!(
+                        "\"args\" must be an object or an array of exactly one object, \
+                         not an array of {n} values"
+                    ),
+                ));
+            }
+        },
+        Some(other) => other,
+    };
+    value::from_convex_json(args)
+        .map_err(|e| ApiError::bad_request("BadArgs", format!("invalid arguments: {e}")))
+}
+
+/// Turns `/api/run/teams/getTeam` (the part after `/api/run/`) into `teams:getTeam`, and
+/// `items/queries/get` into `items/queries:get`.
+pub(crate) fn path_from_url(rest: &str) -> Result<String, ApiError> {
+    let rest = rest.trim_matches('/');
+    match rest.rsplit_once('/') {
+        Some((module, function)) if !module.is_empty() && !function.is_empty() => {
+            Ok(format!("{module}:{function}"))
+        }
+        _ => Err(ApiError::bad_request(
+            "MissingIdentifier",
+            "the URL must name a module and a function, e.g. /api/run/messages/list",
+        )),
+    }
+}
+
+/// Canonical procedure path: `teams.js:getTeam` is `teams:getTeam`, `teams` is
+/// `teams:default`.
+pub(crate) fn canonical_path(path: &str) -> String {
+    let (module, function) = path.split_once(':').unwrap_or((path, "default"));
+    let module = module
+        .strip_suffix(".js")
+        .or_else(|| module.strip_suffix(".ts"))
+        .unwrap_or(module);
+    format!("{module}:{function}")
+}
+
+/// `{"status": "success", "value", "logLines"}`, status 200, written straight into the
+/// response buffer.
+pub(crate) fn success(value: &Json, log_lines: &[String]) -> Response {
+    let mut out = Vec::with_capacity(256);
+    out.extend_from_slice(br#"{"status":"success","value":"#);
+    let written = serde_json::to_writer(&mut out, value).and_then(|()| {
+        out.extend_from_slice(br#","logLines":"#);
+        serde_json::to_writer(&mut out, log_lines)
+    });
+    if written.is_err() {
+        return ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "InternalError",
+            "the result could not be written as JSON",
+        )
+        .into_response();
+    }
+    out.push(b'}');
+    bytes_response(StatusCode::OK, out)
+}
+
+/// `{"status": "error", "errorMessage", "errorData"?, "logLines"}`, status 560: the
+/// procedure ran and failed.
+pub(crate) fn function_failed(
+    message: String,
+    data: Option<Json>,
+    log_lines: Vec<String>,
+) -> Response {
+    let mut body = Map::with_capacity(4);
+    body.insert("status".to_owned(), Json::String("error".to_owned()));
+    body.insert("errorMessage".to_owned(), Json::String(message));
+    if let Some(data) = data {
+        body.insert("errorData".to_owned(), data);
+    }
+    body.insert("logLines".to_owned(), log_lines.into());
+    let status =
+        StatusCode::from_u16(STATUS_FUNCTION_FAILED).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    json_response(status, &Json::Object(body))
+}
+
+/// A JSON response with `content-type: application/json`.
+pub(crate) fn json_response(status: StatusCode, body: &Json) -> Response {
+    let bytes = serde_json::to_vec(body).unwrap_or_else(|_| b"{}".to_vec());
+    bytes_response(status, bytes)
+}
+
+fn bytes_response(status: StatusCode, bytes: Vec<u8>) -> Response {
+    let mut response = Response::new(Body::from(bytes));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+fn json_type(json: &Json) -> &'static str {
+    match json {
+        Json::Null => "null",
+        Json::Bool(_) => "a boolean",
+        Json::Number(_) => "a number",
+        Json::String(_) => "a string",
+        Json::Array(_) => "an array",
+        Json::Object(_) => "an object",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn args_take_every_shape_clients_send() {
+        let req = parse_body(br#"{"path":"a:b","args":[{"x":1}],"format":"convex_encoded_json"}"#)
+            .unwrap();
+        assert_eq!(req.path.as_deref(), Some("a:b"));
+        assert_eq!(req.format, Format::Encoded);
+        assert_eq!(req.args.get("x"), Some(&Value::Float64(1.0)));
+
+        let req =
+            parse_body(br#"{"path":"a:b","args":{"n":{"$integer":"AQAAAAAAAAA="}}}"#).unwrap();
+        assert_eq!(req.format, Format::Clean);
+        assert_eq!(req.args.get("n"), Some(&Value::Int64(1)));
+
+        let req = parse_body(br#"{"path":"a:b"}"#).unwrap();
+        assert_eq!(req.args, Value::Object(value::Object::new()));
+    }
+
+    #[test]
+    fn bad_bodies_are_refused_clearly() {
+        let message = |body: &[u8]| parse_body(body).unwrap_err().message;
+        assert!(message(b"").contains("empty"));
+        assert!(message(b"{not json").contains("not valid JSON"));
+        assert!(message(b"[1]").contains("must be a JSON object"));
+        assert!(message(b"\"text\"").contains("must be a JSON object"));
+        assert!(message(br#"{"path":1}"#).contains("\"path\" must be a string"));
+        assert!(message(br#"{"path":"a:b","args":[1,2]}"#).contains("exactly one"));
+        assert!(message(br#"{"path":"a:b","format":"xml"}"#).contains("unknown value format"));
+        assert!(message(br#"{"path":"a:b","args":{"$bad":1}}"#).contains("invalid arguments"));
+    }
+
+    #[test]
+    fn paths_from_urls_and_clients() {
+        assert_eq!(path_from_url("teams/getTeam").unwrap(), "teams:getTeam");
+        assert_eq!(
+            path_from_url("items/queries/get").unwrap(),
+            "items/queries:get"
+        );
+        assert!(path_from_url("teams").is_err());
+        assert_eq!(canonical_path("teams.js:getTeam"), "teams:getTeam");
+        assert_eq!(canonical_path("teams"), "teams:default");
+        assert_eq!(canonical_path("items/queries:get"), "items/queries:get");
+    }
+}
