@@ -1,6 +1,6 @@
 //! Every allowed cell of the call matrix behaves as documented in `convoke::matrix`:
 //! which transaction a nested call runs in, what it sees, what an error undoes, what
-//! `schedule()` does today, and that the caller's identity reaches every nested call.
+//! `schedule()` writes, and that the caller's identity reaches every nested call.
 
 use convoke::{Error, Id, Result, Runtime, Table, UserIdentity};
 use serde::{Deserialize, Serialize};
@@ -604,27 +604,16 @@ async fn action_ctx_methods_match_the_caller() -> Result<()> {
 }
 
 // ---------------------------------------------------------------------------------------
-// schedule(): not enabled yet, a clear error and never an id
+// schedule(): from a mutation, in its transaction; from an action, at once
 // ---------------------------------------------------------------------------------------
 
 mod sched {
     use super::*;
-    use convoke::{ActionCtx, MutationCtx, ScheduledFunctionId, procedure};
+    use convoke::scheduler::ScheduledFunction;
+    use convoke::{ActionCtx, Doc, MutationCtx, QueryCtx, ScheduledFunctionId, procedure};
     use std::time::{Duration, SystemTime};
 
     convoke::module!(sched);
-
-    fn outcome<T: std::fmt::Debug>(result: Result<T>) -> String {
-        match result {
-            Err(e) if e.is_scheduler_not_enabled() => "not enabled".to_owned(),
-            Err(e) => format!("other error: {e}"),
-            Ok(v) => format!("scheduled: {v:?}"),
-        }
-    }
-
-    fn some_id() -> ScheduledFunctionId {
-        serde_json::from_value(serde_json::json!("scheduled:1")).expect("an id")
-    }
 
     /// A mutation to schedule.
     #[procedure(mutation)]
@@ -639,64 +628,71 @@ mod sched {
         create_sched_caller(ctx).target(text).await
     }
 
-    /// Tries every way of scheduling from a mutation, then writes and commits.
+    /// Every way of scheduling from a mutation, then a cancel, then a write of its own.
     #[procedure(mutation)]
-    pub async fn from_mutation(ctx: &MutationCtx<'_>) -> Result<Vec<String>> {
+    pub async fn from_mutation(ctx: &MutationCtx<'_>) -> Result<Vec<ScheduledFunctionId>> {
         let caller = create_sched_caller(ctx);
-        let outcomes = vec![
-            outcome(caller.schedule().now().target("now".into()).await),
-            outcome(
-                caller
-                    .schedule()
-                    .after(Duration::from_secs(1))
-                    .target("after".into())
-                    .await,
-            ),
-            outcome(
-                caller
-                    .schedule()
-                    .at(SystemTime::now())
-                    .target("at".into())
-                    .await,
-            ),
-            outcome(caller.schedule().now().target_action("action".into()).await),
-            outcome(caller.schedule().cancel(some_id()).await),
+        let ids = vec![
+            caller.schedule().now().target("now".into()).await?,
+            caller
+                .schedule()
+                .after(Duration::from_secs(600))
+                .target("after".into())
+                .await?,
+            caller
+                .schedule()
+                .at(SystemTime::now())
+                .target("at".into())
+                .await?,
+            caller
+                .schedule()
+                .now()
+                .target_action("action".into())
+                .await?,
+            caller
+                .schedule()
+                .after(Duration::from_secs(3600))
+                .target("canceled".into())
+                .await?,
         ];
+        caller.schedule().cancel(ids[4]).await?;
         ctx.db()
             .insert(&Note {
                 text: "mutation committed".into(),
             })
             .await?;
-        Ok(outcomes)
+        Ok(ids)
     }
 
-    /// Tries every way of scheduling from an action.
+    /// Every way of scheduling from an action, then a cancel.
     #[procedure(action)]
-    pub async fn from_action(ctx: &ActionCtx) -> Result<Vec<String>> {
+    pub async fn from_action(ctx: &ActionCtx) -> Result<Vec<ScheduledFunctionId>> {
         let caller = create_sched_caller(ctx);
-        Ok(vec![
-            outcome(caller.schedule().now().target("now".into()).await),
-            outcome(
-                caller
-                    .schedule()
-                    .after(Duration::from_millis(1))
-                    .target("after".into())
-                    .await,
-            ),
-            outcome(
-                caller
-                    .schedule()
-                    .at(SystemTime::UNIX_EPOCH)
-                    .target_action("at".into())
-                    .await,
-            ),
-            outcome(caller.schedule().cancel(some_id()).await),
-        ])
+        let ids = vec![
+            caller.schedule().now().target("now".into()).await?,
+            caller
+                .schedule()
+                .after(Duration::from_millis(1))
+                .target("after".into())
+                .await?,
+            caller
+                .schedule()
+                .at(SystemTime::UNIX_EPOCH)
+                .target_action("at".into())
+                .await?,
+            caller
+                .schedule()
+                .after(Duration::from_secs(3600))
+                .target("canceled".into())
+                .await?,
+        ];
+        caller.schedule().cancel(ids[3]).await?;
+        Ok(ids)
     }
 
-    /// Propagates the scheduling error with `?`.
+    /// Schedules, then fails: the job is rolled back with the note.
     #[procedure(mutation)]
-    pub async fn propagate(ctx: &MutationCtx<'_>) -> Result<String> {
+    pub async fn schedule_then_fail(ctx: &MutationCtx<'_>) -> Result<String> {
         ctx.db()
             .insert(&Note {
                 text: "rolled back".into(),
@@ -707,31 +703,89 @@ mod sched {
             .now()
             .target("never".into())
             .await?;
-        Ok(id.to_string())
+        Err(Error::user(format!("failed after scheduling {id}")))
+    }
+
+    /// Every job, oldest first.
+    #[procedure(query)]
+    pub async fn jobs(ctx: &QueryCtx<'_>) -> Result<Vec<Doc<ScheduledFunction>>> {
+        Ok(ctx.db().query::<ScheduledFunction>().collect().await?)
     }
 }
 
+/// `(name, args, state)` of every job.
+async fn job_summaries(rt: &Runtime) -> Result<Vec<(String, String, String)>> {
+    Ok(rt
+        .query(sched::jobs, ())
+        .await?
+        .into_iter()
+        .map(|j| {
+            (
+                j.name.clone(),
+                j.args.to_string(),
+                j.state.kind().to_owned(),
+            )
+        })
+        .collect())
+}
+
+fn summary(name: &str, args: &str, state: &str) -> (String, String, String) {
+    (name.to_owned(), format!("\"{args}\""), state.to_owned())
+}
+
 #[tokio::test]
-async fn schedule_from_a_mutation_is_not_enabled() -> Result<()> {
+async fn schedule_from_a_mutation_writes_jobs_in_its_transaction() -> Result<()> {
     let rt = Runtime::in_memory()?;
-    let outcomes = rt.mutation(sched::from_mutation, ()).await?;
-    assert_eq!(outcomes, vec!["not enabled"; 5]);
-    // Nothing scheduled ran or was written; the mutation's own write committed.
+    let ids = rt.mutation(sched::from_mutation, ()).await?;
+    let jobs = rt.query(sched::jobs, ()).await?;
+    assert_eq!(jobs.iter().map(|j| j.id()).collect::<Vec<_>>(), ids);
+    assert_eq!(
+        job_summaries(&rt).await?,
+        [
+            summary("sched:target", "now", "pending"),
+            summary("sched:target", "after", "pending"),
+            summary("sched:target", "at", "pending"),
+            summary("sched:target_action", "action", "pending"),
+            summary("sched:target", "canceled", "canceled"),
+        ]
+    );
+    // Nothing ran (no scheduler runs here); the mutation's own write committed.
     assert_eq!(rt.query(notes::list, ()).await?, ["mutation committed"]);
 
-    let err = rt.mutation(sched::propagate, ()).await.unwrap_err();
-    assert!(err.is_scheduler_not_enabled(), "{err}");
-    assert!(matches!(err, Error::SchedulerNotEnabled));
-    assert!(err.to_string().contains("scheduler is not enabled"));
+    // A failing mutation takes its jobs with it.
+    let err = rt
+        .mutation(sched::schedule_then_fail, ())
+        .await
+        .unwrap_err();
+    assert!(err.is_user(), "{err}");
+    assert!(err.to_string().contains("_scheduled_functions:"), "{err}");
+    assert_eq!(rt.query(sched::jobs, ()).await?.len(), 5);
     assert_eq!(rt.query(notes::list, ()).await?, ["mutation committed"]);
+
+    // Run them: due ones run, the canceled one never does.
+    assert_eq!(rt.run_due_scheduled_functions().await?, 3);
+    let mut notes = rt.query(notes::list, ()).await?;
+    notes.sort();
+    assert_eq!(notes, ["action", "at", "mutation committed", "now"]);
     Ok(())
 }
 
 #[tokio::test]
-async fn schedule_from_an_action_is_not_enabled() -> Result<()> {
+async fn schedule_from_an_action_writes_jobs_at_once() -> Result<()> {
     let rt = Runtime::in_memory()?;
-    let outcomes = rt.action(sched::from_action, ()).await?;
-    assert_eq!(outcomes, vec!["not enabled"; 4]);
+    let ids = rt.action(sched::from_action, ()).await?;
+    let jobs = rt.query(sched::jobs, ()).await?;
+    assert_eq!(jobs.iter().map(|j| j.id()).collect::<Vec<_>>(), ids);
+    assert_eq!(
+        job_summaries(&rt).await?,
+        [
+            summary("sched:target", "now", "pending"),
+            summary("sched:target", "after", "pending"),
+            summary("sched:target_action", "at", "pending"),
+            summary("sched:target", "canceled", "canceled"),
+        ]
+    );
+    assert_eq!(jobs[2].scheduled_time, 0.0);
     assert!(rt.query(notes::list, ()).await?.is_empty());
     Ok(())
 }

@@ -78,6 +78,8 @@ struct Usage {
     bytes_read: usize,
     documents_written: usize,
     bytes_written: usize,
+    functions_scheduled: usize,
+    scheduled_args_bytes: usize,
 }
 
 fn over(what: &'static str, used: usize, limit: usize) -> Result<(), StoreError> {
@@ -129,6 +131,34 @@ impl Transaction {
             writable,
             state: Mutex::new(TxState::default()),
         }
+    }
+
+    /// Counts one scheduled function against the transaction's scheduling limits.
+    pub(crate) fn note_scheduled(
+        &self,
+        args_size: usize,
+        max_functions: usize,
+        max_args_bytes: usize,
+    ) -> Result<(), StoreError> {
+        let mut state = self.lock();
+        state.usage.functions_scheduled += 1;
+        state.usage.scheduled_args_bytes += args_size;
+        over(
+            "functions scheduled",
+            state.usage.functions_scheduled,
+            max_functions,
+        )?;
+        over(
+            "bytes of scheduled function arguments",
+            state.usage.scheduled_args_bytes,
+            max_args_bytes,
+        )
+    }
+
+    /// Whether this transaction scheduled a function (even one a savepoint rolled back
+    /// since): the scheduler's worker is woken when it commits.
+    pub(crate) fn scheduled_any(&self) -> bool {
+        self.lock().usage.functions_scheduled > 0
     }
 
     /// The tables' indexes.

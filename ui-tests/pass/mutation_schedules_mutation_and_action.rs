@@ -1,9 +1,10 @@
-//! A mutation schedules a mutation and an action (after, at, now), and cancels.
+//! A mutation schedules a mutation and an action (after, at, now), and cancels: the jobs
+//! are written in its transaction, and each call returns the job's id.
 
 mod notes {
     use std::time::{Duration, SystemTime};
 
-    use convoke::{ActionCtx, MutationCtx, Result, procedure};
+    use convoke::{ActionCtx, MutationCtx, Result, ScheduledFunctionId, procedure};
     use serde::{Deserialize, Serialize};
 
     convoke::module!(notes);
@@ -24,32 +25,30 @@ mod notes {
     }
 
     #[procedure(mutation)]
-    pub async fn plan(ctx: &MutationCtx<'_>) -> Result<()> {
+    pub async fn plan(ctx: &MutationCtx<'_>) -> Result<Vec<ScheduledFunctionId>> {
         let caller = create_notes_caller(ctx);
-        let scheduled = async {
-            let id = caller
-                .schedule()
-                .after(Duration::from_secs(60))
-                .cleanup(Cleanup { older_than_days: 7 })
-                .await?;
-            caller
-                .schedule()
-                .at(SystemTime::now())
-                .notify("ada".to_owned())
-                .await?;
-            caller.schedule().now().notify("bob".to_owned()).await?;
-            caller.schedule().cancel(id).await
-        };
-        match scheduled.await {
-            Ok(()) => Ok(()),
-            Err(e) if e.is_scheduler_not_enabled() => Ok(()),
-            Err(e) => Err(e),
-        }
+        let later: ScheduledFunctionId = caller
+            .schedule()
+            .after(Duration::from_secs(60))
+            .cleanup(Cleanup { older_than_days: 7 })
+            .await?;
+        let at = caller
+            .schedule()
+            .at(SystemTime::now())
+            .notify("ada".to_owned())
+            .await?;
+        let now = caller.schedule().now().notify("bob".to_owned()).await?;
+        caller.schedule().cancel(later).await?;
+        Ok(vec![later, at, now])
     }
 }
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> convoke::Result<()> {
     let rt = convoke::Runtime::in_memory()?;
-    rt.mutation(notes::plan, ()).await
+    let ids = rt.mutation(notes::plan, ()).await?;
+    assert_eq!(ids.len(), 3);
+    // The two due actions run; the canceled cleanup never does.
+    assert_eq!(rt.run_due_scheduled_functions().await?, 2);
+    Ok(())
 }

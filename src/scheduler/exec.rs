@@ -1,0 +1,245 @@
+//! Running jobs and scheduling from contexts: the transactions the scheduler makes.
+
+use std::future::Future;
+
+use super::jobs::{self, job_state_kind, set_state};
+use super::worker::Ran;
+use super::{JobState, ScheduledFunctionId, insert_job};
+use crate::caller::ScheduleTime;
+use crate::ctx::{ActionCtx, LogLines, MutationCtx};
+use crate::db::{DocumentId, Transaction};
+use crate::error::{Error, Result};
+use crate::registry::{ErasedActionFn, ErasedMutationFn};
+use crate::runtime::{MutationBody, Runtime, catch_panic};
+use crate::store::StoreError;
+use crate::value::Value;
+
+/// How many times a transaction of the scheduler's own is re-run on conflicts.
+const SYSTEM_ATTEMPTS: u32 = 64;
+
+/// A scheduled mutation run together with its job's move to `success`.
+struct ScheduledMutation<'j> {
+    job: &'j DocumentId,
+    run: ErasedMutationFn,
+    args: &'j Value,
+}
+
+/// Whether a job ran, or had been taken care of already (ran, failed or canceled).
+enum Outcome {
+    Ran,
+    Skipped,
+}
+
+impl MutationBody for ScheduledMutation<'_> {
+    type Output = Outcome;
+
+    fn run<'a, 't>(
+        &self,
+        ctx: &'a MutationCtx<'t>,
+    ) -> impl Future<Output = Result<Outcome>> + Send + 'a {
+        let job = self.job.clone();
+        let run = self.run;
+        let args = self.args.clone();
+        async move {
+            // A point read of the job: a concurrent run, failure record or cancel conflicts
+            // with this transaction, so at most one of them commits.
+            if job_state_kind(ctx.tx, &job)?.as_deref() != Some(JobState::Pending.kind()) {
+                return Ok(Outcome::Skipped);
+            }
+            run(ctx, args).await?;
+            let now = ctx.env.runtime.scheduler().now_ms();
+            set_state(ctx.tx, &job, &JobState::Success, now)?;
+            Ok(Outcome::Ran)
+        }
+    }
+}
+
+impl Runtime {
+    /// Runs a transaction of the scheduler's own (no procedure), re-run on conflicts.
+    pub(crate) async fn in_system_transaction<T>(
+        &self,
+        body: impl Fn(&Transaction) -> std::result::Result<T, StoreError>,
+    ) -> Result<T> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let tx = Transaction::begin(self.database().clone(), true);
+            let output = body(&tx)?;
+            let scheduled = tx.scheduled_any();
+            match tx.commit() {
+                Ok(_) => {
+                    if scheduled {
+                        self.scheduler().wake();
+                    }
+                    return Ok(output);
+                }
+                Err(e) if e.is_conflict() && attempt < SYSTEM_ATTEMPTS => {
+                    tokio::task::yield_now().await;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    /// Runs a due mutation job exactly once: its writes and its `success` commit together.
+    /// A job canceled or run meanwhile does not run.
+    ///
+    /// An error of the mutation is recorded as `failed`. A mutation that kept conflicting
+    /// until the runtime gave up is left `pending`: it runs again on the next pass. Fails
+    /// only if the failure could not be recorded (the store refuses commits).
+    pub(crate) async fn run_scheduled_mutation(
+        &self,
+        job: &DocumentId,
+        path: &str,
+        run: ErasedMutationFn,
+        args: &Value,
+    ) -> Result<Ran> {
+        let body = ScheduledMutation { job, run, args };
+        match self
+            .in_mutation(path, None, 1, LogLines::disabled(), body)
+            .await
+        {
+            Ok(Outcome::Ran) => Ok(Ran::Yes),
+            Ok(Outcome::Skipped) => Ok(Ran::Skipped),
+            Err(e) if e.is_conflict() => {
+                tracing::debug!(
+                    target: "convoke::scheduler",
+                    "scheduled mutation {path} ({job}) kept conflicting; it stays pending: {e}"
+                );
+                Ok(Ran::Retry)
+            }
+            Err(e) => {
+                self.record_failure(job, &e).await?;
+                Ok(Ran::Yes)
+            }
+        }
+    }
+
+    /// Runs a due action job at most once: `in_progress` is committed before it starts,
+    /// and it is never started again. Fails only if it could not be started because the
+    /// store refuses commits.
+    pub(crate) async fn run_scheduled_action(
+        &self,
+        job: &DocumentId,
+        path: &str,
+        run: ErasedActionFn,
+        args: Value,
+    ) -> Result<Ran> {
+        let claimed = self
+            .in_system_transaction(|tx| {
+                if job_state_kind(tx, job)?.as_deref() != Some(JobState::Pending.kind()) {
+                    return Ok(false);
+                }
+                let now = self.scheduler().now_ms();
+                set_state(tx, job, &JobState::InProgress, now)?;
+                Ok(true)
+            })
+            .await;
+        match claimed {
+            Ok(true) => {}
+            Ok(false) => return Ok(Ran::Skipped),
+            // Nothing committed: the job is still pending, and a later pass retries.
+            Err(e) if e.is_conflict() => return Ok(Ran::Retry),
+            Err(e) => return Err(e),
+        }
+        let ctx = ActionCtx::new(self.for_job(job.clone()), None, 1, LogLines::disabled());
+        let result = catch_panic(path, run(&ctx, args)).await;
+        let state = match result {
+            Ok(_) => JobState::Success,
+            Err(e) => JobState::Failed {
+                error: e.to_string(),
+            },
+        };
+        let finished = self
+            .in_system_transaction(|tx| {
+                // A job canceled while it ran stays canceled.
+                if job_state_kind(tx, job)?.as_deref() == Some(JobState::InProgress.kind()) {
+                    set_state(tx, job, &state, self.scheduler().now_ms())?;
+                }
+                Ok(())
+            })
+            .await;
+        if let Err(e) = finished {
+            // It stays `in_progress` until the next start marks it failed, as interrupted.
+            warn(&format!(
+                "the action {path} ({job}) finished, but its state could not be recorded: {e}"
+            ));
+        }
+        Ok(Ran::Yes)
+    }
+
+    /// Records that a job failed with `error`, unless it finished or was canceled meanwhile.
+    pub(crate) async fn record_failure(&self, job: &DocumentId, error: &Error) -> Result<()> {
+        let state = JobState::Failed {
+            error: error.to_string(),
+        };
+        self.in_system_transaction(|tx| {
+            if let Some("pending" | "in_progress") = job_state_kind(tx, job)?.as_deref() {
+                set_state(tx, job, &state, self.scheduler().now_ms())?;
+            }
+            Ok(())
+        })
+        .await
+        .inspect_err(|e| {
+            warn(&format!(
+                "could not record the failure of {job} ({error}): {e}"
+            ))
+        })
+    }
+
+    /// Schedules from an action: the job is written (and committed) at once. If the action
+    /// runs as a scheduled job that has been canceled, the new job is written canceled.
+    pub(crate) async fn schedule_from_action(
+        &self,
+        path: &str,
+        args: Value,
+        when: ScheduleTime,
+    ) -> Result<ScheduledFunctionId> {
+        self.in_system_transaction(|tx| {
+            let canceled = match self.parent_job() {
+                Some(parent) => jobs::is_canceled(tx, parent)?,
+                None => false,
+            };
+            let now = self.scheduler().now_ms();
+            insert_job(tx, now, path, args.clone(), when, canceled)
+        })
+        .await
+    }
+
+    /// Cancels from an action: at once.
+    pub(crate) async fn cancel_from_action(&self, id: &ScheduledFunctionId) -> Result<()> {
+        self.in_system_transaction(|tx| jobs::cancel_job(tx, id, self.scheduler().now_ms()))
+            .await
+    }
+}
+
+/// Schedules from a mutation: the job is written in the mutation's transaction (and in the
+/// savepoint of a nested mutation), so it exists only if that commits.
+pub(crate) fn schedule_in_transaction(
+    runtime: &Runtime,
+    tx: &Transaction,
+    path: &str,
+    args: Value,
+    when: ScheduleTime,
+) -> Result<ScheduledFunctionId> {
+    // Called from a canceled, still running action: what it schedules is canceled. The
+    // read makes the mutation conflict with a concurrent cancel, so it is seen either way.
+    let canceled = match runtime.parent_job() {
+        Some(parent) => jobs::is_canceled(tx, parent)?,
+        None => false,
+    };
+    let now = runtime.scheduler().now_ms();
+    Ok(insert_job(tx, now, path, args, when, canceled)?)
+}
+
+/// The arguments of `P` as a value, for the job document.
+pub(crate) fn encode_args<A: serde::Serialize>(path: &str, args: &A) -> Result<Value> {
+    crate::value::to_value(args).map_err(|e| Error::InvalidArguments {
+        path: path.to_owned(),
+        reason: e.to_string(),
+    })
+}
+
+pub(crate) fn warn(message: &str) {
+    tracing::warn!(target: "convoke::scheduler", "{message}");
+}

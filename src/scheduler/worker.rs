@@ -1,0 +1,494 @@
+//! The worker: finds due jobs and runs them, with bounded concurrency; removes finished
+//! jobs past their retention.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use tokio::sync::{Notify, Semaphore};
+
+use super::exec::warn;
+use super::jobs::{due_jobs, finished_jobs, jobs_in_state, set_state};
+use super::{Clock, JobState, SystemClock};
+use crate::db::{DocumentId, Transaction};
+use crate::error::{Error, Result};
+use crate::registry::ErasedInvoke;
+use crate::runtime::Runtime;
+use crate::value::Value;
+
+/// What became of a job the worker started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Ran {
+    /// It ran (or failed without running, e.g. its procedure does not exist).
+    Yes,
+    /// It had been run, failed or canceled meanwhile: nothing was done.
+    Skipped,
+    /// It kept conflicting and was left pending: run it again.
+    Retry,
+}
+
+/// How the scheduler runs: [`RuntimeBuilder::scheduler`](crate::RuntimeBuilder::scheduler).
+///
+/// ```
+/// use std::{sync::Arc, time::Duration};
+/// use convoke::scheduler::{SchedulerConfig, VirtualClock};
+/// let config = SchedulerConfig {
+///     concurrency: 4,
+///     retention: Duration::from_secs(3600),
+///     clock: Arc::new(VirtualClock::new()),
+/// };
+/// let rt = convoke::Runtime::builder().scheduler(config).build()?;
+/// # Ok::<(), convoke::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct SchedulerConfig {
+    /// How many scheduled functions run at once (default 10; values below 1 count as 1).
+    pub concurrency: usize,
+    /// How long finished jobs (succeeded, failed or canceled) stay in
+    /// `_scheduled_functions` after they finish (default 7 days, as in Convex).
+    pub retention: Duration,
+    /// The clock (default: the system clock; tests use a [`VirtualClock`](super::VirtualClock)).
+    pub clock: Arc<dyn Clock>,
+}
+
+impl Default for SchedulerConfig {
+    fn default() -> Self {
+        SchedulerConfig {
+            concurrency: 10,
+            retention: Duration::from_secs(7 * 24 * 3600),
+            clock: Arc::new(SystemClock),
+        }
+    }
+}
+
+impl std::fmt::Debug for SchedulerConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SchedulerConfig")
+            .field("concurrency", &self.concurrency)
+            .field("retention", &self.retention)
+            .field("virtual_clock", &self.clock.as_virtual().is_some())
+            .finish()
+    }
+}
+
+/// The runtime's scheduler state: configuration, wake-ups, jobs running in this process.
+pub(crate) struct Scheduler {
+    pub(crate) config: SchedulerConfig,
+    /// Wakes the worker: jobs were committed, or a job finished.
+    wake: Notify,
+    /// Wakes `run_due_scheduled_functions` waiting for a job a worker runs.
+    finished: Notify,
+    /// Jobs running (or about to) in this process.
+    in_flight: Mutex<HashSet<DocumentId>>,
+    permits: Arc<Semaphore>,
+    /// Whether actions left `in_progress` by a previous process were marked failed.
+    recovered: AtomicBool,
+}
+
+impl Scheduler {
+    pub(crate) fn new(config: SchedulerConfig) -> Self {
+        let permits = Arc::new(Semaphore::new(
+            config.concurrency.clamp(1, Semaphore::MAX_PERMITS),
+        ));
+        Scheduler {
+            config,
+            wake: Notify::new(),
+            finished: Notify::new(),
+            in_flight: Mutex::new(HashSet::new()),
+            permits,
+            recovered: AtomicBool::new(false),
+        }
+    }
+
+    pub(crate) fn now_ms(&self) -> f64 {
+        self.config.clock.now_ms()
+    }
+
+    /// Tells the worker that jobs were committed or finished.
+    pub(crate) fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    fn in_flight(&self) -> std::sync::MutexGuard<'_, HashSet<DocumentId>> {
+        self.in_flight
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Marks a job as no longer running here; `retry`: it was left pending (it kept
+    /// conflicting), so the worker must look at it again.
+    fn release(&self, id: &DocumentId, retry: bool) {
+        self.in_flight().remove(id);
+        self.finished.notify_waiters();
+        if retry {
+            self.wake();
+        }
+    }
+}
+
+/// A job marked as running in this process, unmarked when dropped: also when the future
+/// running it is dropped (a stopped worker, a caller that gave up waiting).
+struct InFlight {
+    rt: Runtime,
+    id: DocumentId,
+    retry: bool,
+}
+
+impl InFlight {
+    /// Marks job `id` as running here; `None` if it already is.
+    fn claim(rt: &Runtime, id: &DocumentId) -> Option<InFlight> {
+        rt.scheduler()
+            .in_flight()
+            .insert(id.clone())
+            .then(|| InFlight {
+                rt: rt.clone(),
+                id: id.clone(),
+                retry: false,
+            })
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.rt.scheduler().release(&self.id, self.retry);
+    }
+}
+
+/// A running worker, from [`Runtime::start_scheduler`]. Dropping it (or calling
+/// [`stop`](SchedulerHandle::stop)) stops the worker; jobs already started finish on their
+/// own tasks.
+#[derive(Debug)]
+#[must_use = "dropping the handle stops the worker"]
+pub struct SchedulerHandle {
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl SchedulerHandle {
+    /// Stops the worker.
+    pub fn stop(self) {
+        self.task.abort();
+    }
+}
+
+impl Drop for SchedulerHandle {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// How many due jobs the worker reads at a time (plus those already running).
+const BATCH: usize = 256;
+/// How many expired jobs one cleanup transaction deletes.
+const CLEANUP_BATCH: usize = 1000;
+/// The longest the worker sleeps before looking again (the system clock may jump).
+const MAX_SLEEP_MS: f64 = 60_000.0;
+
+/// What one pass of the worker found.
+struct Pass {
+    /// More jobs are due than were read: look again at once.
+    more_due: bool,
+    /// When the next pending job (not due yet) is due.
+    next_due: Option<f64>,
+}
+
+impl Runtime {
+    /// Starts the scheduler's worker on the current tokio runtime: due jobs run as they
+    /// come due, at most [`SchedulerConfig::concurrency`] at once, each on a task of its
+    /// own; finished jobs are removed once their retention has passed.
+    ///
+    /// First, actions left `in_progress` by a previous process (one that stopped while
+    /// they ran) are marked `failed`; they are never run again.
+    ///
+    /// Must be called inside a tokio runtime. Run one worker per store: two runtimes over
+    /// one store, each with a worker, would each take the other's running actions for
+    /// interrupted ones.
+    pub fn start_scheduler(&self) -> SchedulerHandle {
+        let rt = self.for_scheduler();
+        SchedulerHandle {
+            task: tokio::spawn(async move { rt.worker_loop().await }),
+        }
+    }
+
+    async fn worker_loop(&self) {
+        let scheduler = self.scheduler();
+        if let Err(e) = self.recover_interrupted_actions().await {
+            warn(&format!("could not recover interrupted actions: {e}"));
+        }
+        let retention_ms = scheduler.config.retention.as_secs_f64() * 1000.0;
+        // When to remove expired jobs next: when the oldest finished job expires, or, with
+        // none finished, a retention from now (no job finishing later expires earlier).
+        let mut next_cleanup: Option<f64> = None;
+        loop {
+            let now = scheduler.now_ms();
+            let pass = match self.start_due_jobs(now).await {
+                Ok(pass) => pass,
+                Err(e) => {
+                    warn(&format!("reading due jobs failed: {e}"));
+                    Pass {
+                        more_due: false,
+                        next_due: Some(now + 1000.0),
+                    }
+                }
+            };
+            if next_cleanup.is_none_or(|at| at <= now) {
+                next_cleanup = match self.remove_expired_jobs(now).await {
+                    Ok(next) => Some(next.unwrap_or(now + retention_ms)),
+                    Err(e) => {
+                        warn(&format!("removing expired jobs failed: {e}"));
+                        Some(now + MAX_SLEEP_MS)
+                    }
+                };
+            }
+            if pass.more_due {
+                tokio::task::yield_now().await;
+                continue;
+            }
+            let deadline = match (pass.next_due, next_cleanup) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            let deadline = deadline.map(|d| d.min(scheduler.now_ms() + MAX_SLEEP_MS));
+            tokio::select! {
+                () = scheduler.config.clock.sleep_until(deadline) => {}
+                () = scheduler.wake.notified() => {}
+            }
+        }
+    }
+
+    /// Starts every job due at `now` that is not running yet, each on a task of its own
+    /// once a concurrency permit is free.
+    async fn start_due_jobs(&self, now: f64) -> Result<Pass> {
+        let scheduler = self.scheduler();
+        let limit = BATCH + scheduler.in_flight().len();
+        let due = due_jobs(self.database(), now, limit, |id| {
+            scheduler.in_flight().contains(id)
+        })?;
+        for job in due.jobs {
+            // The permit first: if the worker is stopped while it waits, nothing is claimed.
+            let permit = scheduler.permits.clone().acquire_owned().await;
+            let Some(claim) = InFlight::claim(self, &job.id) else {
+                continue;
+            };
+            let rt = self.clone();
+            tokio::spawn(async move {
+                // The whole guard moves into the task (not just the field it sets).
+                let mut claim = claim;
+                let _permit = permit;
+                claim.retry = match rt.run_job(&job.id, job.name, job.args).await {
+                    Ok(ran) => ran == Ran::Retry,
+                    Err(e) => {
+                        // The job stays as it was; the next pass (on the next wake-up)
+                        // tries again.
+                        warn(&format!("could not run the scheduled job {}: {e}", job.id));
+                        false
+                    }
+                };
+            });
+        }
+        Ok(Pass {
+            more_due: due.full,
+            next_due: due.next,
+        })
+    }
+
+    /// Runs every scheduled function that is due now, and every one those schedule that
+    /// is due now too, to completion, one at a time in due order; then removes finished
+    /// jobs past their retention. Returns how many functions ran.
+    ///
+    /// For tests with a [`VirtualClock`](super::VirtualClock): advance the clock, then call
+    /// this (like convex-test's `finishAllScheduledFunctions`), or call
+    /// [`advance_time`](Runtime::advance_time), which does both. Needs no worker; jobs a
+    /// running worker has started are waited for. Like [`start_scheduler`], the first call
+    /// marks actions left `in_progress` by a previous process as failed.
+    ///
+    /// A function that always schedules itself again at once keeps this from returning.
+    ///
+    /// [`start_scheduler`]: Runtime::start_scheduler
+    pub async fn run_due_scheduled_functions(&self) -> Result<usize> {
+        let rt = self.for_scheduler();
+        let scheduler = rt.scheduler();
+        rt.recover_interrupted_actions().await?;
+        let mut ran = 0;
+        loop {
+            let now = scheduler.now_ms();
+            let finished = scheduler.finished.notified();
+            tokio::pin!(finished);
+            finished.as_mut().enable();
+            let limit = BATCH + scheduler.in_flight().len();
+            let due = due_jobs(rt.database(), now, limit, |_| false)?;
+            if due.jobs.is_empty() {
+                break;
+            }
+            let mut started = 0;
+            for job in due.jobs {
+                let Some(claim) = InFlight::claim(&rt, &job.id) else {
+                    continue;
+                };
+                started += 1;
+                let permit = scheduler.permits.acquire().await;
+                let outcome = rt.run_job(&job.id, job.name, job.args).await;
+                drop(permit);
+                drop(claim);
+                if outcome? == Ran::Yes {
+                    ran += 1;
+                }
+            }
+            if started == 0 {
+                // Every due job is being run by a worker: wait for one to finish.
+                finished.await;
+            }
+        }
+        rt.remove_expired_jobs(scheduler.now_ms()).await?;
+        Ok(ran)
+    }
+
+    /// Moves the scheduler's [`VirtualClock`](super::VirtualClock) forward by `by`, then
+    /// runs what became due, as
+    /// [`run_due_scheduled_functions`](Runtime::run_due_scheduled_functions) does; returns
+    /// how many functions ran.
+    ///
+    /// Fails with [`Error::ClockNotVirtual`] (and moves nothing) if the scheduler runs on
+    /// the system clock.
+    ///
+    /// ```standalone_crate
+    /// use std::{sync::Arc, time::Duration};
+    /// use convoke::scheduler::{SchedulerConfig, VirtualClock};
+    ///
+    /// mod reminders {
+    ///     use std::time::Duration;
+    ///     use convoke::{MutationCtx, QueryCtx, Result, Table, procedure};
+    ///     convoke::module!(reminders);
+    ///
+    ///     #[derive(serde::Serialize, serde::Deserialize, Table)]
+    ///     #[table(name = "sent")]
+    ///     pub struct Sent { pub text: String }
+    ///
+    ///     #[procedure(mutation)]
+    ///     pub async fn send(ctx: &MutationCtx<'_>, text: String) -> Result<()> {
+    ///         ctx.db().insert(&Sent { text }).await?;
+    ///         Ok(())
+    ///     }
+    ///
+    ///     #[procedure(mutation)]
+    ///     pub async fn remind_in_an_hour(ctx: &MutationCtx<'_>, text: String) -> Result<()> {
+    ///         create_reminders_caller(ctx)
+    ///             .schedule()
+    ///             .after(Duration::from_secs(3600))
+    ///             .send(text)
+    ///             .await?;
+    ///         Ok(())
+    ///     }
+    ///
+    ///     #[procedure(query)]
+    ///     pub async fn sent(ctx: &QueryCtx<'_>) -> Result<usize> {
+    ///         Ok(ctx.db().query::<Sent>().collect().await?.len())
+    ///     }
+    /// }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> convoke::Result<()> {
+    /// let rt = convoke::Runtime::builder()
+    ///     .scheduler(SchedulerConfig {
+    ///         clock: Arc::new(VirtualClock::new()),
+    ///         ..SchedulerConfig::default()
+    ///     })
+    ///     .build()?;
+    /// rt.mutation(reminders::remind_in_an_hour, "stand up".into()).await?;
+    /// assert_eq!(rt.advance_time(Duration::from_secs(3599)).await?, 0);
+    /// assert_eq!(rt.advance_time(Duration::from_secs(1)).await?, 1);
+    /// assert_eq!(rt.query(reminders::sent, ()).await?, 1);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn advance_time(&self, by: Duration) -> Result<usize> {
+        let Some(clock) = self.scheduler().config.clock.as_virtual() else {
+            return Err(Error::ClockNotVirtual);
+        };
+        clock.advance(by);
+        self.run_due_scheduled_functions().await
+    }
+
+    /// Runs one job: a mutation exactly once, an action at most once.
+    /// Fails only if the store refused to record what happened.
+    async fn run_job(&self, id: &DocumentId, name: String, args: Value) -> Result<Ran> {
+        let error = match self.procedure_entry(&name) {
+            Ok(entry) => match entry.invoke {
+                ErasedInvoke::Mutation(run) => {
+                    return self.run_scheduled_mutation(id, &name, run, &args).await;
+                }
+                ErasedInvoke::Action(run) => {
+                    return self.run_scheduled_action(id, &name, run, args).await;
+                }
+                ErasedInvoke::Query(_) => Error::WrongKind {
+                    path: name,
+                    expected: crate::ProcedureKind::Mutation,
+                    actual: crate::ProcedureKind::Query,
+                },
+            },
+            // E.g. a job scheduled by an earlier version of the program.
+            Err(error) => error,
+        };
+        self.record_failure(id, &error).await?;
+        Ok(Ran::Yes)
+    }
+
+    /// Marks actions left `in_progress` by a previous process as failed, once per runtime
+    /// (the first time a worker starts or due functions are run).
+    async fn recover_interrupted_actions(&self) -> Result<()> {
+        let scheduler = self.scheduler();
+        if scheduler.recovered.swap(true, Ordering::AcqRel) {
+            return Ok(());
+        }
+        let state = JobState::Failed {
+            error: INTERRUPTED.to_owned(),
+        };
+        let outcome = self
+            .in_system_transaction(|tx| {
+                let now = scheduler.now_ms();
+                for (id, _) in jobs_in_state(tx, "in_progress", |r| r, None)? {
+                    // Running in this process (another handle started it): not interrupted.
+                    if !scheduler.in_flight().contains(&id) {
+                        set_state(tx, &id, &state, now)?;
+                    }
+                }
+                Ok(())
+            })
+            .await;
+        if outcome.is_err() {
+            scheduler.recovered.store(false, Ordering::Release);
+        }
+        outcome
+    }
+
+    /// Deletes finished jobs whose retention has passed at `now`; returns when the next
+    /// one expires (`None` if no job is finished).
+    async fn remove_expired_jobs(&self, now: f64) -> Result<Option<f64>> {
+        let retention_ms = self.scheduler().config.retention.as_secs_f64() * 1000.0;
+        let cutoff = now - retention_ms;
+        loop {
+            let more = self
+                .in_system_transaction(|tx| {
+                    let (expired, full) = finished_jobs(tx, Some(cutoff), CLEANUP_BATCH)?;
+                    for (id, _) in &expired {
+                        tx.delete(id)?;
+                    }
+                    Ok(full)
+                })
+                .await?;
+            if !more {
+                break;
+            }
+        }
+        let tx = Transaction::begin(self.database().clone(), false);
+        let (oldest, _) = finished_jobs(&tx, None, 1)?;
+        Ok(oldest
+            .iter()
+            .map(|(_, completed)| completed + retention_ms)
+            .reduce(f64::min))
+    }
+}
+
+/// The error recorded for an action that was running when its process stopped.
+pub(crate) const INTERRUPTED: &str = "the action was interrupted: the process running it \
+stopped before it finished (a scheduled action runs at most once, so it was not run again)";
