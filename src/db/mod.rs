@@ -462,6 +462,10 @@ pub struct PaginationResult<T> {
 /// Dereferences to [`DatabaseReader`] for reads, which see this transaction's writes.
 /// Writes are buffered and become visible to others only when the mutation commits.
 ///
+/// System tables (names starting with `_`, such as the scheduler's
+/// `_scheduled_functions`) can be read but not written: `insert`, `patch`, `replace` and
+/// `delete` on them fail with [`StoreError::SystemTable`].
+///
 /// ```
 /// # mod teams {
 /// use convoke::{Id, MutationCtx, Result, Table, procedure};
@@ -499,6 +503,7 @@ impl<'a> DatabaseWriter<'a> {
     /// Inserts a new document into `T`'s table and returns its id. The store sets `_id`
     /// and `_creationTime`.
     pub async fn insert<T: Table>(&self, value: &T) -> Result<Id<T>, StoreError> {
+        check_user_table::<T>("insert")?;
         let id = self.reader.tx.insert(T::NAME, to_fields(value)?)?;
         id.typed()
     }
@@ -511,6 +516,7 @@ impl<'a> DatabaseWriter<'a> {
         id: Id<T>,
         patch: impl IntoPatch,
     ) -> Result<(), StoreError> {
+        check_user_table::<T>("patch")?;
         let patch = patch.into_patch()?;
         self.reader
             .tx
@@ -520,13 +526,27 @@ impl<'a> DatabaseWriter<'a> {
     /// Replaces the document's fields with `value`; `_id` and `_creationTime` stay.
     /// Fails with [`StoreError::NotFound`] if there is no such document.
     pub async fn replace<T: Table>(&self, id: Id<T>, value: &T) -> Result<(), StoreError> {
+        check_user_table::<T>("replace")?;
         self.reader.tx.replace(&id.document_id(), to_fields(value)?)
     }
 
     /// Deletes the document. Fails with [`StoreError::NotFound`] if there is none.
     pub async fn delete<T: Table>(&self, id: Id<T>) -> Result<(), StoreError> {
+        check_user_table::<T>("delete")?;
         self.reader.tx.delete(&id.document_id())
     }
+}
+
+/// Refuses writes to system tables (names starting with `_`), which only the runtime
+/// writes.
+fn check_user_table<T: Table>(operation: &'static str) -> Result<(), StoreError> {
+    if T::NAME.starts_with('_') {
+        return Err(StoreError::SystemTable {
+            table: T::NAME.to_owned(),
+            operation,
+        });
+    }
+    Ok(())
 }
 
 /// A partial update: fields to set and fields to remove.

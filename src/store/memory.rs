@@ -151,7 +151,6 @@ impl MemoryStore {
 
     /// A store holding `docs` as of commit `latest`, writing later commits through
     /// `persistence` (used to reopen a durable store).
-    #[allow(dead_code)] // Used by the durable engine, which reopens a store from disk.
     pub(crate) fn restored(
         docs: Vec<(Timestamp, Document)>,
         latest: Timestamp,

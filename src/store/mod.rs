@@ -5,14 +5,18 @@
 //! commit made since its snapshot (optimistic concurrency control, serializable). The
 //! transaction layer ([`crate::db`]) sits on top and is the same for every engine.
 //!
-//! Engines: [`MemoryStore`] (in-memory, for tests and examples).
+//! Engines: [`MemoryStore`] (in-memory, for tests and examples) and [`SqliteStore`]
+//! (durable, in a data directory: the in-memory engine with every commit written to SQLite
+//! first).
 
 mod memory;
+mod sqlite;
 
 use std::collections::HashSet;
 use std::sync::Arc;
 
 pub use memory::MemoryStore;
+pub use sqlite::SqliteStore;
 
 use crate::db::DocumentId;
 use crate::db::index::KeyRange;
@@ -67,6 +71,17 @@ pub enum StoreError {
         /// The field.
         field: String,
     },
+    /// System tables (names starting with `_`, such as `_scheduled_functions`) are
+    /// written by the runtime only; procedures can read them.
+    #[error(
+        "table '{table}' is a system table: procedures can read it but not {operation} its documents"
+    )]
+    SystemTable {
+        /// The table.
+        table: String,
+        /// What was refused: `"insert"`, `"patch"`, `"replace"` or `"delete"`.
+        operation: &'static str,
+    },
     /// A value could not be converted to or from a document.
     #[error("invalid document: {0}")]
     Value(#[from] ValueError),
@@ -113,6 +128,19 @@ pub enum StoreError {
         /// What is wrong.
         reason: String,
     },
+    /// A scheduled function's arguments do not fit in its job, a document of
+    /// `_scheduled_functions` (documents are limited to 1 MiB).
+    #[error(
+        "the arguments of scheduled function '{path}' are {size} bytes; at most {max} bytes fit in a scheduled job (a document, limited to 1 MiB)"
+    )]
+    ScheduledArgsTooLarge {
+        /// The procedure that was scheduled.
+        path: String,
+        /// The arguments' size.
+        size: usize,
+        /// The largest arguments that fit.
+        max: usize,
+    },
     /// A per-transaction limit was reached.
     #[error(
         "transaction limit exceeded: {what} ({limit} max); split the work over several transactions"
@@ -136,9 +164,13 @@ impl StoreError {
         matches!(self, StoreError::NotFound { .. })
     }
 
-    /// Whether a per-transaction limit was reached.
+    /// Whether a per-transaction limit was reached, or a scheduled function's arguments
+    /// were too large.
     pub fn is_limit_exceeded(&self) -> bool {
-        matches!(self, StoreError::LimitExceeded { .. })
+        matches!(
+            self,
+            StoreError::LimitExceeded { .. } | StoreError::ScheduledArgsTooLarge { .. }
+        )
     }
 
     /// Whether a query named an index its table does not have, or a range that does not fit.
@@ -147,6 +179,11 @@ impl StoreError {
             self,
             StoreError::UnknownIndex { .. } | StoreError::InvalidIndexRange { .. }
         )
+    }
+
+    /// Whether a procedure tried to write a system table (see [`StoreError::SystemTable`]).
+    pub fn is_system_table(&self) -> bool {
+        matches!(self, StoreError::SystemTable { .. })
     }
 
     /// Whether the schema is invalid.
