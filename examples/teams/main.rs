@@ -1,15 +1,119 @@
 //! The seeds' teams example: procedures in two modules composed through generated callers.
 //!
-//! Run it with `cargo run --example teams`.
+//! - `cargo run --example teams` runs a tour of the procedures in-process.
+//! - `cargo run --example teams -- serve` serves them with the Convex HTTP API on
+//!   `127.0.0.1:3210` (`--addr <host:port>` for another address, `--dev` for development
+//!   mode). Auth providers come from the environment, see `auth_from_env`.
 
+mod auth;
 mod teams;
 mod users;
 
+use convoke::http::{AuthConfig, AuthProvider, Server, shutdown_signal};
+use std::sync::Arc;
+use std::time::Duration;
+
+use convoke::scheduler::{SchedulerConfig, VirtualClock};
 use convoke::{Runtime, UserIdentity};
 
 #[tokio::main]
-async fn main() -> convoke::Result<()> {
-    let rt = Runtime::in_memory()?.with_identity(UserIdentity::new("https://auth.example", "ada"));
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("serve") => serve(&args[1..]).await,
+        None => Ok(tour().await?),
+        Some(other) => {
+            Err(format!("unknown command {other:?}: expected `serve` or nothing").into())
+        }
+    }
+}
+
+/// Serves the app's public procedures over HTTP until Ctrl-C or SIGTERM.
+async fn serve(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
+    let mut addr = "127.0.0.1:3210".to_owned();
+    let mut development = false;
+    let mut rest = args.iter();
+    while let Some(arg) = rest.next() {
+        match arg.as_str() {
+            "--addr" => addr = rest.next().ok_or("--addr needs <host:port>")?.clone(),
+            "--dev" => development = true,
+            other => {
+                return Err(format!("unknown option {other:?}: expected --addr or --dev").into());
+            }
+        }
+    }
+    // STORAGE: in memory until the durable embedded store is settled; the default will be
+    // `Runtime::open("data")?` (a data directory), on this one line.
+    let runtime = Runtime::in_memory()?;
+    // Scheduled functions run on the scheduler's worker while the server runs.
+    let _scheduler = runtime.start_scheduler();
+    let auth = auth_from_env()?;
+    let providers = auth.providers().len();
+    let server = Server::builder(runtime)
+        .auth(auth)
+        .development(development)
+        .build()
+        .await?;
+    let listener = tokio::net::TcpListener::bind(&addr).await?;
+    println!(
+        "convoke: serving the teams app on http://{} ({} auth provider(s){})",
+        listener.local_addr()?,
+        providers,
+        if development {
+            ", development mode"
+        } else {
+            ""
+        }
+    );
+    println!("  POST /api/query | /api/mutation | /api/action  {{\"path\", \"args\", \"format\"}}");
+    println!("  GET  /api/query?path=..&args=..   POST /api/run/{{module}}/{{function}}");
+    println!("public procedures:");
+    for p in convoke::procedures() {
+        if p.visibility == convoke::Visibility::Public {
+            println!("  {:<8} {}", p.kind, p.path);
+        }
+    }
+    server.serve(listener, shutdown_signal()).await?;
+    println!("convoke: stopped");
+    Ok(())
+}
+
+/// Auth providers from the environment, all optional:
+///
+/// - `CONVOKE_AUTH_ISSUER` and `CONVOKE_AUTH_APPLICATION_ID`, with the keys from
+///   `CONVOKE_AUTH_JWKS_URL`, `CONVOKE_AUTH_JWKS_FILE` or `CONVOKE_AUTH_JWKS` (inline JSON);
+/// - or, with `--dev` only, `CONVOKE_AUTH_HS256_SECRET` (HS256 with a shared secret).
+fn auth_from_env() -> Result<AuthConfig, Box<dyn std::error::Error>> {
+    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let Some(issuer) = var("CONVOKE_AUTH_ISSUER") else {
+        return Ok(AuthConfig::new());
+    };
+    let app = var("CONVOKE_AUTH_APPLICATION_ID").ok_or("CONVOKE_AUTH_APPLICATION_ID is not set")?;
+    let provider = if let Some(url) = var("CONVOKE_AUTH_JWKS_URL") {
+        AuthProvider::jwks_url(issuer, app, url)
+    } else if let Some(path) = var("CONVOKE_AUTH_JWKS_FILE") {
+        AuthProvider::jwks_file(issuer, app, path)
+    } else if let Some(json) = var("CONVOKE_AUTH_JWKS") {
+        AuthProvider::jwks(issuer, app, &json)?
+    } else if let Some(secret) = var("CONVOKE_AUTH_HS256_SECRET") {
+        AuthProvider::hs256_for_development(issuer, app, secret)
+    } else {
+        return Err("set CONVOKE_AUTH_JWKS_URL, CONVOKE_AUTH_JWKS_FILE, CONVOKE_AUTH_JWKS or CONVOKE_AUTH_HS256_SECRET".into());
+    };
+    Ok(AuthConfig::new().provider(provider))
+}
+
+/// A tour of the procedures, in-process.
+async fn tour() -> convoke::Result<()> {
+    // The tour's scheduler runs on a virtual clock, so it can skip ahead instead of waiting.
+    let clock = Arc::new(VirtualClock::new());
+    let rt = Runtime::builder()
+        .scheduler(SchedulerConfig {
+            clock,
+            ..SchedulerConfig::default()
+        })
+        .build()?
+        .with_identity(UserIdentity::new("https://auth.example", "ada"));
 
     // Typed entry points take the procedure function itself.
     let owner = rt
@@ -44,6 +148,19 @@ async fn main() -> convoke::Result<()> {
         .await?;
     println!("renamed; the team now has {} member(s)", renamed.members);
 
+    // A procedure behind the `Authed` middleware: the signed-in user joins; an anonymous
+    // call is refused before the handler runs.
+    let members = rt
+        .mutation(teams::join_team, teams::JoinTeam { team_id: team })
+        .await?;
+    println!("ada joined: {members} member(s)");
+    let refused = rt
+        .without_identity()
+        .mutation(teams::join_team, teams::JoinTeam { team_id: team })
+        .await
+        .unwrap_err();
+    println!("anonymous join -> {refused}");
+
     // An action reaching the database through queries and mutations, and other actions.
     let report = rt
         .action(
@@ -55,6 +172,17 @@ async fn main() -> convoke::Result<()> {
         )
         .await?;
     println!("onboarding: {report}");
+
+    // Scheduled functions: `onboard` scheduled `teams:notify` for now, `rename_team` for a
+    // minute from now. Run what is due, then skip a minute ahead (`serve` runs them on the
+    // system clock, with the worker from `start_scheduler`).
+    let ran = rt.run_due_scheduled_functions().await?;
+    println!("scheduled functions due now: {ran} ran");
+    let ran = rt.advance_time(Duration::from_secs(60)).await?;
+    println!("a minute later: {ran} more ran; _scheduled_functions holds:");
+    for (path, state) in rt.query(teams::scheduled_jobs, ()).await? {
+        println!("  {path:<14} {state}");
+    }
 
     // By-name dispatch, as the HTTP layer and the scheduler use it.
     let json = rt

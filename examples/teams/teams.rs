@@ -3,9 +3,11 @@
 
 use std::time::Duration;
 
+use convoke::scheduler::ScheduledFunction;
 use convoke::{ActionCtx, Id, MutationCtx, QueryCtx, Result, Table, procedure};
 use serde::{Deserialize, Serialize};
 
+use crate::auth::{Authed, CurrentUser};
 use crate::users::{self, User};
 
 convoke::module!(teams);
@@ -86,9 +88,16 @@ pub async fn get_team_and_owner(ctx: &QueryCtx<'_>, args: GetTeam) -> Result<Tea
     Ok(TeamAndOwner { team, owner })
 }
 
-/// Creates a team.
+/// Creates a team. An empty name is a user error with data (Convex's `ConvexError`).
 #[procedure(mutation)]
 pub async fn create_team(ctx: &MutationCtx<'_>, args: CreateTeam) -> Result<Id<Team>> {
+    if args.name.trim().is_empty() {
+        return Err(convoke::Error::user_with_data(
+            "a team needs a name",
+            serde_json::json!({ "field": "name" }),
+        )?);
+    }
+    ctx.log(format!("creating team {}", args.name));
     // Root query from a mutation: same transaction.
     users::create_users_caller(ctx)
         .get_user(users::GetUser { id: args.owner_id })
@@ -157,19 +166,15 @@ pub async fn rename_team(ctx: &MutationCtx<'_>, args: RenameTeam) -> Result<Rena
     if again.is_ok() {
         return Err(convoke::Error::user("a member was added twice"));
     }
-    // schedule(): an action to run after this mutation commits.
-    match caller
+    // schedule(): an action to run a minute after this mutation commits (its job is written
+    // in this transaction, so it exists only if the mutation commits).
+    caller
         .schedule()
         .after(Duration::from_secs(60))
         .notify(Notify {
             team_id: args.team_id,
         })
-        .await
-    {
-        Ok(_) => {}
-        Err(e) if e.is_scheduler_not_enabled() => {}
-        Err(e) => return Err(e),
-    }
+        .await?;
     Ok(Renamed { members })
 }
 
@@ -217,20 +222,45 @@ pub async fn onboard(ctx: &ActionCtx, args: Onboard) -> Result<String> {
             team_id: args.team_id,
         })
         .await?;
-    // schedule(): from an action, effective at once (once the scheduler is enabled).
-    match caller
+    // schedule(): from an action, the job is written at once; it runs as soon as possible.
+    caller
         .schedule()
         .now()
         .notify(Notify {
             team_id: args.team_id,
         })
-        .await
-    {
-        Ok(_) | Err(convoke::Error::SchedulerNotEnabled) => {}
-        Err(e) => return Err(e),
-    }
+        .await?;
     Ok(format!(
         "{} now has {members} member(s); {notified}",
         team.name
     ))
+}
+
+/// The scheduled functions and what became of them: `(path, state)` from the system table
+/// `_scheduled_functions`, which queries can read like any table.
+#[procedure(query, internal)]
+pub async fn scheduled_jobs(ctx: &QueryCtx<'_>) -> Result<Vec<(String, String)>> {
+    let jobs = ctx.db().query::<ScheduledFunction>().collect().await?;
+    Ok(jobs
+        .into_iter()
+        .map(|job| (job.name.clone(), job.state.kind().to_owned()))
+        .collect())
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct JoinTeam {
+    pub team_id: Id<Team>,
+}
+
+/// The signed-in user joins a team: `Authed` rejects anonymous calls and hands over the
+/// user, so this handler cannot forget the check.
+#[procedure(mutation, with = Authed)]
+pub async fn join_team(ctx: &MutationCtx<'_>, user: CurrentUser, args: JoinTeam) -> Result<usize> {
+    ctx.log(format!("{} joins {}", user.token_identifier, args.team_id));
+    create_teams_caller(ctx)
+        .add_member(AddMember {
+            team_id: args.team_id,
+            name: user.name,
+        })
+        .await
 }

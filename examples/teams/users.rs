@@ -36,3 +36,26 @@ pub async fn get_user(ctx: &QueryCtx<'_>, args: GetUser) -> Result<User> {
         None => Err(convoke::Error::user(format!("no user {}", args.id))),
     }
 }
+
+/// Who is calling: the identity from the request's bearer token, or `null`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Me {
+    pub subject: String,
+    pub issuer: String,
+    pub token_identifier: String,
+    pub email: Option<String>,
+}
+
+/// The caller's identity (`ctx.auth().user_identity()`), or `null` when anonymous.
+#[procedure(query)]
+pub async fn whoami(ctx: &QueryCtx<'_>) -> Result<Option<Me>> {
+    Ok(ctx.auth().user_identity().map(|me| Me {
+        subject: me.subject().to_owned(),
+        issuer: me.issuer().to_owned(),
+        token_identifier: me.token_identifier().to_owned(),
+        email: me
+            .claim("email")
+            .and_then(|v| v.as_str())
+            .map(str::to_owned),
+    }))
+}

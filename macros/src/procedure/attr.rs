@@ -29,16 +29,21 @@ pub(crate) struct Options {
     pub(crate) kind: Kind,
     pub(crate) internal: bool,
     pub(crate) name: Option<LitStr>,
+    /// `with = Middleware`: the middleware type.
+    pub(crate) with: Option<syn::Path>,
+    /// `validate`: call `Validate::validate` on the arguments first.
+    pub(crate) validate: bool,
 }
 
-const EXPECTED: &str =
-    "expected `query`, `mutation` or `action`, then optionally `internal` and `name = \"..\"`";
+const EXPECTED: &str = "expected `query`, `mutation` or `action`, then optionally `internal`, `validate`, `name = \"..\"` and `with = Middleware`";
 
 pub(crate) fn parse(attr: TokenStream) -> syn::Result<Options> {
     let metas = Punctuated::<Meta, Token![,]>::parse_terminated.parse2(attr)?;
     let mut kind: Option<(Kind, Span)> = None;
     let mut internal = false;
+    let mut validate = false;
     let mut name = None;
+    let mut with = None;
     let mut errors: Option<syn::Error> = None;
     let mut fail = |e: syn::Error| match &mut errors {
         Some(all) => all.combine(e),
@@ -57,6 +62,13 @@ pub(crate) fn parse(attr: TokenStream) -> syn::Result<Options> {
                             fail(syn::Error::new(path.span(), "`internal` is given twice"));
                         }
                         internal = true;
+                        None
+                    }
+                    "validate" => {
+                        if validate {
+                            fail(syn::Error::new(path.span(), "`validate` is given twice"));
+                        }
+                        validate = true;
                         None
                     }
                     other => {
@@ -81,6 +93,17 @@ pub(crate) fn parse(attr: TokenStream) -> syn::Result<Options> {
                     }
                 }
             }
+            Meta::NameValue(nv) if nv.path.is_ident("with") => match &nv.value {
+                Expr::Path(p) if with.is_none() => with = Some(p.path.clone()),
+                Expr::Path(p) => fail(syn::Error::new(
+                    p.span(),
+                    "a procedure has one middleware: compose several in one type",
+                )),
+                other => fail(syn::Error::new(
+                    other.span(),
+                    "`with` takes a middleware type: `with = Authed`",
+                )),
+            },
             Meta::NameValue(nv) if nv.path.is_ident("name") => match &nv.value {
                 Expr::Lit(ExprLit {
                     lit: Lit::Str(s), ..
@@ -112,6 +135,8 @@ pub(crate) fn parse(attr: TokenStream) -> syn::Result<Options> {
             kind,
             internal,
             name,
+            with,
+            validate,
         }),
         None => Err(syn::Error::new(
             Span::call_site(),

@@ -52,13 +52,18 @@ fn handler(model: &Procedure<'_>) -> TokenStream {
             quote!(use<'__convoke_c, '__convoke_t>),
         ),
     };
-    let (args_param, args_forward) = match &model.args {
-        Some(args) => {
-            let (name, ty) = (&args.ident, args.ty);
+    let (mut args_param, mut args_forward) = match &model.middleware {
+        Some(m) => {
+            let (name, ty) = (&m.ident, m.ty);
             (quote!(, #name: #ty), quote!(, #name))
         }
         None => (quote!(), quote!()),
     };
+    if let Some(args) = &model.args {
+        let (name, ty) = (&args.ident, args.ty);
+        args_param.extend(quote!(, #name: #ty));
+        args_forward.extend(quote!(, #name));
+    }
     let mut inner = function.clone();
     if model.kind != Kind::Action {
         elide_context_lifetime(&mut inner);
@@ -112,15 +117,67 @@ fn marker(model: &Procedure<'_>) -> TokenStream {
         }
         None => quote!(()),
     };
-    let call_args = if model.args.is_some() {
-        quote!(ctx, args)
-    } else {
-        quote!(ctx)
+    let handler_args = match (&model.middleware, &model.args) {
+        (Some(_), Some(_)) => quote!(ctx, value, args),
+        (Some(_), None) => quote!(ctx, value),
+        (None, Some(_)) => quote!(ctx, args),
+        (None, None) => quote!(ctx),
     };
     let discard_args = if model.args.is_some() {
         quote!()
     } else {
         quote!(let () = args;)
+    };
+    let validate = if model.validate {
+        let span = model
+            .args
+            .as_ref()
+            .map_or(Span::call_site(), |a| a.ty.span());
+        quote_spanned!(span=> #p::validate(&args)?;)
+    } else {
+        quote!()
+    };
+    let kind_name = match model.kind {
+        Kind::Query => quote!(Query),
+        Kind::Mutation => quote!(Mutation),
+        Kind::Action => quote!(Action),
+    };
+    // The body of `run`: validation and middleware around the handler, when asked for.
+    let call_args = match &model.middleware {
+        Some(m) => {
+            let path = &m.path;
+            let middleware = quote_spanned!(path.span()=> #path);
+            let value_type = m.ty;
+            // Checked at the handler's parameter, so a mismatch points there.
+            let value_binding = quote_spanned!(value_type.span()=> let value: #value_type = value;);
+            let ctx_type = match model.kind {
+                Kind::Query => quote!(#p::QueryCtx<'_>),
+                Kind::Mutation => quote!(#p::MutationCtx<'_>),
+                Kind::Action => quote!(#p::ActionCtx),
+            };
+            quote! {
+                async move {
+                    let call = #p::CallInfo {
+                        path: <Self as #p::Procedure>::path(),
+                        kind: #p::ProcedureKind::#kind_name,
+                        started: ::std::time::Instant::now(),
+                    };
+                    #p::run_with::<#ctx_type, #middleware, _, _, _>(ctx, call, |value| async move {
+                        #value_binding
+                        #validate
+                        #ident(#handler_args).await
+                    })
+                    .await
+                }
+            }
+        }
+        None if model.validate => quote! {
+            async move {
+                #validate
+                #ident(#handler_args).await
+            }
+        },
+        None => quote!(#ident(#handler_args)),
     };
     let (kind_variant, visibility) = (
         match model.kind {
@@ -145,7 +202,7 @@ fn marker(model: &Procedure<'_>) -> TokenStream {
                     -> impl #p::Future<Output = #p::Result<#output>> + ::core::marker::Send + 'a
                 {
                     #discard_args
-                    #ident(#call_args)
+                    #call_args
                 }
             }
         },
@@ -161,7 +218,7 @@ fn marker(model: &Procedure<'_>) -> TokenStream {
                         -> impl #p::Future<Output = #p::Result<#output>> + ::core::marker::Send + 'a
                     {
                         #discard_args
-                        #ident(#call_args)
+                        #call_args
                     }
 
                     fn clone_args(args: &#args_type) -> #args_type {
@@ -176,7 +233,7 @@ fn marker(model: &Procedure<'_>) -> TokenStream {
                     -> impl #p::Future<Output = #p::Result<#output>> + ::core::marker::Send + 'a
                 {
                     #discard_args
-                    #ident(#call_args)
+                    #call_args
                 }
             }
         },

@@ -20,12 +20,22 @@ pub(crate) struct Procedure<'f> {
     pub(crate) vis: &'f Visibility,
     /// The name the generated wrapper gives the context parameter.
     pub(crate) ctx_ident: Ident,
+    /// The middleware (`with = M`) and the parameter receiving its value.
+    pub(crate) middleware: Option<Middleware<'f>>,
+    /// Whether the arguments are validated first (`validate`).
+    pub(crate) validate: bool,
     /// The argument parameter, if the procedure takes one.
     pub(crate) args: Option<Args<'f>>,
     /// `T` in `Result<T>`.
     pub(crate) output: &'f Type,
     /// The declared return type, `Result<T>`.
     pub(crate) return_type: &'f Type,
+}
+
+pub(crate) struct Middleware<'f> {
+    pub(crate) path: syn::Path,
+    pub(crate) ident: Ident,
+    pub(crate) ty: &'f Type,
 }
 
 pub(crate) struct Args<'f> {
@@ -144,6 +154,23 @@ impl<'f> Procedure<'f> {
                 param_ident(&param.pat, "__convoke_ctx")
             }
         };
+        let middleware = match &options.with {
+            None => None,
+            Some(path) => match inputs.next() {
+                Some(FnArg::Typed(param)) => Some(Middleware {
+                    path: path.clone(),
+                    ident: param_ident(&param.pat, "__convoke_middleware"),
+                    ty: &param.ty,
+                }),
+                _ => {
+                    errors.push_spanned(
+                        &sig.inputs,
+                        "a procedure with a middleware takes the middleware's value as its second parameter: `async fn f(ctx: &QueryCtx<'_>, user: CurrentUser, args: Args)`",
+                    );
+                    None
+                }
+            },
+        };
         let args = match inputs.next() {
             None => None,
             Some(FnArg::Receiver(receiver)) => {
@@ -169,7 +196,11 @@ impl<'f> Procedure<'f> {
         for extra in inputs {
             errors.push_spanned(
                 extra,
-                "a procedure takes at most two parameters, the context and one argument value: put several values in one struct",
+                if options.with.is_some() {
+                    "a procedure with a middleware takes at most three parameters, the context, the middleware's value and one argument value: put several values in one struct"
+                } else {
+                    "a procedure takes at most two parameters, the context and one argument value: put several values in one struct (a middleware's value needs `with = Middleware`)"
+                },
             );
         }
 
@@ -209,6 +240,8 @@ impl<'f> Procedure<'f> {
             ident: &sig.ident,
             vis: &function.vis,
             ctx_ident,
+            middleware,
+            validate: options.validate,
             args,
             output,
             return_type,
