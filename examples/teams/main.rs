@@ -1,9 +1,10 @@
 //! The seeds' teams example: procedures in two modules composed through generated callers.
 //!
-//! - `cargo run --example teams` runs a tour of the procedures in-process.
+//! - `cargo run --example teams` runs a tour of the procedures in-process, on the durable
+//!   embedded store in `data/teams` (`-- --data <dir>` for another directory).
 //! - `cargo run --example teams -- serve` serves them with the Convex HTTP API on
-//!   `127.0.0.1:3210` (`--addr <host:port>` for another address, `--dev` for development
-//!   mode). Auth providers come from the environment, see `auth_from_env`.
+//!   `127.0.0.1:3210` (`--addr <host:port>` for another address, `--data <dir>` for the
+//!   data directory, `--dev` for development mode). Auth providers come from the environment, see `auth_from_env`.
 
 mod auth;
 mod teams;
@@ -14,14 +15,22 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use convoke::scheduler::{SchedulerConfig, VirtualClock};
+use convoke::store::SqliteStore;
 use convoke::{Runtime, UserIdentity};
+
+/// Where the app keeps its data unless `--data <dir>` says otherwise.
+const DEFAULT_DATA_DIR: &str = "data/teams";
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("serve") => serve(&args[1..]).await,
-        None => Ok(tour().await?),
+        None => Ok(tour(DEFAULT_DATA_DIR).await?),
+        Some("--data") => match args.get(1) {
+            Some(dir) => Ok(tour(dir).await?),
+            None => Err("--data needs <dir>".into()),
+        },
         Some(other) => {
             Err(format!("unknown command {other:?}: expected `serve` or nothing").into())
         }
@@ -31,20 +40,23 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// Serves the app's public procedures over HTTP until Ctrl-C or SIGTERM.
 async fn serve(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
     let mut addr = "127.0.0.1:3210".to_owned();
+    let mut data_dir = DEFAULT_DATA_DIR.to_owned();
     let mut development = false;
     let mut rest = args.iter();
     while let Some(arg) = rest.next() {
         match arg.as_str() {
             "--addr" => addr = rest.next().ok_or("--addr needs <host:port>")?.clone(),
+            "--data" => data_dir = rest.next().ok_or("--data needs <dir>")?.clone(),
             "--dev" => development = true,
             other => {
-                return Err(format!("unknown option {other:?}: expected --addr or --dev").into());
+                return Err(
+                    format!("unknown option {other:?}: expected --addr, --data or --dev").into(),
+                );
             }
         }
     }
-    // STORAGE: in memory until the durable embedded store is settled; the default will be
-    // `Runtime::open("data")?` (a data directory), on this one line.
-    let runtime = Runtime::in_memory()?;
+    // The durable embedded store: every acknowledged commit is in `data_dir` on disk.
+    let runtime = Runtime::open(&data_dir)?;
     // Scheduled functions run on the scheduler's worker while the server runs.
     let _scheduler = runtime.start_scheduler();
     let auth = auth_from_env()?;
@@ -104,10 +116,13 @@ fn auth_from_env() -> Result<AuthConfig, Box<dyn std::error::Error>> {
 }
 
 /// A tour of the procedures, in-process.
-async fn tour() -> convoke::Result<()> {
-    // The tour's scheduler runs on a virtual clock, so it can skip ahead instead of waiting.
+async fn tour(data_dir: &str) -> convoke::Result<()> {
+    // The durable embedded store, in a data directory (run the tour again: the data of the
+    // earlier runs is still there). The tour's scheduler runs on a virtual clock, so it can
+    // skip ahead instead of waiting.
     let clock = Arc::new(VirtualClock::new());
     let rt = Runtime::builder()
+        .storage(SqliteStore::open(data_dir)?)
         .scheduler(SchedulerConfig {
             clock,
             ..SchedulerConfig::default()
