@@ -84,7 +84,10 @@ pub(crate) fn parse_body(body: &[u8]) -> Result<CallRequest, ApiError> {
         Some(other) => {
             return Err(ApiError::bad_request(
                 "BadJsonBody",
-                format!("\"path\" must be a string, not {}", json_type(&other)),
+                format!(
+                    "\"path\" must be a string, not {}",
+                    crate::value::json_type_name(&other)
+                ),
             ));
         }
     };
@@ -94,7 +97,10 @@ pub(crate) fn parse_body(body: &[u8]) -> Result<CallRequest, ApiError> {
         Some(other) => {
             return Err(ApiError::bad_request(
                 "BadFormat",
-                format!("\"format\" must be a string, not {}", json_type(&other)),
+                format!(
+                    "\"format\" must be a string, not {}",
+                    crate::value::json_type_name(&other)
+                ),
             ));
         }
     };
@@ -206,17 +212,6 @@ fn bytes_response(status: StatusCode, bytes: Vec<u8>) -> Response {
         HeaderValue::from_static("application/json"),
     );
     response
-}
-
-fn json_type(json: &Json) -> &'static str {
-    match json {
-        Json::Null => "null",
-        Json::Bool(_) => "a boolean",
-        Json::Number(_) => "a number",
-        Json::String(_) => "a string",
-        Json::Array(_) => "an array",
-        Json::Object(_) => "an object",
-    }
 }
 
 #[cfg(test)]

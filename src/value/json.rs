@@ -214,7 +214,8 @@ fn decode_special(key: &str, payload: Json) -> Result<Value, ValueError> {
     }
 }
 
-fn json_type_name(json: &Json) -> &'static str {
+/// How a JSON value's type reads in an error message: "a string", "null"...
+pub(crate) fn json_type_name(json: &Json) -> &'static str {
     match json {
         Json::Null => "null",
         Json::Bool(_) => "a boolean",

@@ -56,6 +56,7 @@ mod tests;
 pub use de::from_value;
 pub use error::ValueError;
 pub use field::{MAX_FIELD_NAME_LENGTH, validate_field_name, validate_user_field_name};
+pub(crate) use json::json_type_name;
 pub use json::{from_convex_json, to_clean_json, to_convex_json};
 pub use ser::to_value;
 
