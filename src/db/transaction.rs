@@ -2,6 +2,7 @@
 //! read sets of index ranges, per-transaction limits.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering as AtomicOrdering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -60,6 +61,9 @@ pub(crate) struct Transaction {
     snapshot: Timestamp,
     writable: bool,
     state: Mutex<TxState>,
+    /// The undo log's length, readable without the lock: a savepoint only needs this mark,
+    /// and nested mutations take one per call.
+    undo_len: AtomicUsize,
 }
 
 #[derive(Default)]
@@ -130,6 +134,7 @@ impl Transaction {
             snapshot,
             writable,
             state: Mutex::new(TxState::default()),
+            undo_len: AtomicUsize::new(0),
         }
     }
 
@@ -264,6 +269,8 @@ impl Transaction {
         state.count_write(doc.as_ref().map_or(0, |d| d.size()), &self.db.limits)?;
         let previous = state.writes.insert(id.clone(), doc);
         state.undo.push((id, previous));
+        self.undo_len
+            .store(state.undo.len(), AtomicOrdering::Release);
         Ok(())
     }
 
@@ -342,7 +349,7 @@ impl Transaction {
     pub(crate) fn savepoint(&self) -> Savepoint<'_> {
         Savepoint {
             tx: self,
-            mark: self.lock().undo.len(),
+            mark: self.undo_len.load(AtomicOrdering::Acquire),
             done: false,
         }
     }
@@ -358,6 +365,8 @@ impl Transaction {
                 None => state.writes.remove(&id),
             };
         }
+        self.undo_len
+            .store(state.undo.len(), AtomicOrdering::Release);
     }
 
     /// Commits the writes, or fails with a conflict if a concurrent commit changed what this
