@@ -24,6 +24,8 @@ pub(crate) trait Persistence: Send + Sync + 'static {
 /// [`SqliteStore`](super::SqliteStore) for the durable engine built on it.
 pub struct MemoryStore {
     state: RwLock<State>,
+    /// Held by a commit from validation to apply, so no other commit comes between.
+    commit_lock: Mutex<()>,
     snapshots: Mutex<BTreeMap<Timestamp, usize>>,
     /// The latest commit, readable without the state lock (see `begin`).
     latest: AtomicU64,
@@ -142,6 +144,7 @@ impl MemoryStore {
     pub fn new() -> Self {
         MemoryStore {
             state: RwLock::new(State::default()),
+            commit_lock: Mutex::new(()),
             snapshots: Mutex::new(BTreeMap::new()),
             latest: AtomicU64::new(0),
             next_number: AtomicU64::new(0),
@@ -168,6 +171,7 @@ impl MemoryStore {
         }
         MemoryStore {
             state: RwLock::new(state),
+            commit_lock: Mutex::new(()),
             snapshots: Mutex::new(BTreeMap::new()),
             latest: AtomicU64::new(latest),
             next_number: AtomicU64::new(next_number),
@@ -195,6 +199,10 @@ impl MemoryStore {
 
 impl Storage for MemoryStore {
     fn set_schema(&self, schema: &Schema) -> Result<(), StoreError> {
+        let _committing = self
+            .commit_lock
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         let mut state = self.state.write().unwrap_or_else(PoisonError::into_inner);
         state.schema = schema.clone();
         // Rebuild every table's indexes under the new definitions.
@@ -322,9 +330,16 @@ impl Storage for MemoryStore {
     }
 
     fn commit(&self, request: CommitRequest) -> Result<Timestamp, StoreError> {
-        let mut state = self.state.write().unwrap_or_else(PoisonError::into_inner);
-        // Validate: any commit after our snapshot that wrote something we read conflicts.
-        {
+        // One commit at a time. Validation needs only a read lock and persisting (an fsync
+        // for durable stores) none: readers wait for the state lock only while the commit
+        // is applied in memory.
+        let _committing = self
+            .commit_lock
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let ts = {
+            let state = self.read_state();
+            // Validate: any commit after our snapshot that wrote something we read conflicts.
             let schema = &state.schema;
             let indexes = |table: &str| schema.table(table);
             for record in state.log.iter().rev() {
@@ -342,14 +357,16 @@ impl Storage for MemoryStore {
                     }
                 }
             }
-        }
-        if request.writes.is_empty() {
-            return Ok(state.latest);
-        }
-        let ts = state.latest + 1;
+            if request.writes.is_empty() {
+                return Ok(state.latest);
+            }
+            state.latest + 1
+        };
         if let Some(persistence) = &self.persistence {
             persistence.persist(ts, &request.writes)?;
         }
+        // Only this commit can have moved `latest` since validation: we hold the commit lock.
+        let mut state = self.state.write().unwrap_or_else(PoisonError::into_inner);
         let oldest = self.oldest_snapshot(state.latest);
         let mut record = Vec::with_capacity(request.writes.len());
         for (id, doc) in request.writes {
