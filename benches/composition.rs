@@ -20,6 +20,8 @@
 //! Cases outside any procedure (`rt.query`, `rt.run`) time the same loop in the bench's own
 //! future on a current-thread tokio runtime.
 
+#[path = "support/target_dir.rs"]
+mod target_dir;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::fmt::Write as _;
 use std::future::Future;
@@ -32,6 +34,7 @@ use convoke::db::TransactionLimits;
 use convoke::{Id, Runtime};
 use criterion::{BenchmarkId, Criterion};
 use serde::{Deserialize, Serialize};
+use target_dir::target_dir;
 
 // ---------------------------------------------------------------------------------------
 // Allocation counting
@@ -694,27 +697,6 @@ struct Estimate {
 struct Interval {
     lower_bound: f64,
     upper_bound: f64,
-}
-
-/// Where criterion writes its results, found the way criterion finds it.
-fn target_dir() -> PathBuf {
-    #[derive(Deserialize)]
-    struct Metadata {
-        target_directory: PathBuf,
-    }
-    if let Some(dir) = std::env::var_os("CARGO_TARGET_DIR") {
-        return PathBuf::from(dir);
-    }
-    std::env::var_os("CARGO")
-        .and_then(|cargo| {
-            std::process::Command::new(cargo)
-                .args(["metadata", "--format-version", "1", "--no-deps"])
-                .output()
-                .ok()
-        })
-        .and_then(|out| serde_json::from_slice::<Metadata>(&out.stdout).ok())
-        .map(|m| m.target_directory)
-        .unwrap_or_else(|| PathBuf::from("target"))
 }
 
 fn criterion_dir() -> PathBuf {

@@ -38,6 +38,8 @@
 //! procedure and time themselves from inside the handler; the query runs with the
 //! per-transaction read limits lifted, since one loop reads millions of documents.
 
+#[path = "support/target_dir.rs"]
+mod target_dir;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::hint::black_box;
@@ -53,6 +55,7 @@ use convoke::{Id, Runtime};
 use criterion::Criterion;
 use rusqlite::{Connection, params};
 use serde::Deserialize;
+use target_dir::target_dir;
 
 use store_bench::Item;
 
@@ -715,27 +718,6 @@ struct Estimates {
 #[derive(Deserialize)]
 struct Estimate {
     point_estimate: f64,
-}
-
-/// Where criterion writes its results, found the way criterion finds it.
-fn target_dir() -> PathBuf {
-    #[derive(Deserialize)]
-    struct Metadata {
-        target_directory: PathBuf,
-    }
-    if let Some(dir) = std::env::var_os("CARGO_TARGET_DIR") {
-        return PathBuf::from(dir);
-    }
-    std::env::var_os("CARGO")
-        .and_then(|cargo| {
-            std::process::Command::new(cargo)
-                .args(["metadata", "--format-version", "1", "--no-deps"])
-                .output()
-                .ok()
-        })
-        .and_then(|out| serde_json::from_slice::<Metadata>(&out.stdout).ok())
-        .map(|m| m.target_directory)
-        .unwrap_or_else(|| PathBuf::from("target"))
 }
 
 fn read_median(case: &str) -> Option<f64> {

@@ -19,10 +19,12 @@
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+#[path = "support/child.rs"]
+mod child;
+use child::spawn_test_child;
 use convoke::{Result, Runtime, Table};
 use serde::{Deserialize, Serialize};
 
@@ -158,21 +160,7 @@ struct Round {
 
 /// Starts a writer, kills it `delay` after it is ready, and returns what it acknowledged.
 fn run_writer(dir: &Path, delay: Duration) -> Round {
-    let exe = std::env::current_exe().expect("current_exe");
-    let mut child = Command::new(exe)
-        .args([
-            "crash_writer",
-            "--ignored",
-            "--exact",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(DIR_VAR, dir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn the writer");
+    let mut child = spawn_test_child("crash_writer", DIR_VAR, dir);
     let stdout = child.stdout.take().expect("stdout");
     let mut stderr = child.stderr.take().expect("stderr");
     let (tx, rx) = mpsc::channel();

@@ -700,21 +700,9 @@ async fn mutation_goes_from_pending_to_failed_on_panic() -> Result<()> {
 async fn action_goes_from_pending_to_in_progress_to_success() -> Result<()> {
     let (rt, _clock) = virtual_rt();
     let key = "action-success";
-    let id = rt
-        .mutation(
-            jobs::schedule_gated,
-            jobs::Gated {
-                key: key.into(),
-                fail: false,
-                schedule_after: false,
-            },
-        )
-        .await?;
+    let id = schedule_gated(&rt, key, false, false).await?;
     assert_eq!(state(&rt, id).await, JobState::Pending);
-    let runner = tokio::spawn({
-        let rt = rt.clone();
-        async move { rt.run_due_scheduled_functions().await }
-    });
+    let runner = run_due_in_background(&rt);
     let gate = gate(key);
     gate.wait_started().await;
     let running = job(&rt, id).await;
@@ -733,20 +721,8 @@ async fn action_goes_from_pending_to_in_progress_to_success() -> Result<()> {
 async fn action_goes_from_in_progress_to_failed_on_err() -> Result<()> {
     let (rt, _clock) = virtual_rt();
     let key = "action-fails";
-    let id = rt
-        .mutation(
-            jobs::schedule_gated,
-            jobs::Gated {
-                key: key.into(),
-                fail: true,
-                schedule_after: false,
-            },
-        )
-        .await?;
-    let runner = tokio::spawn({
-        let rt = rt.clone();
-        async move { rt.run_due_scheduled_functions().await }
-    });
+    let id = schedule_gated(&rt, key, true, false).await?;
+    let runner = run_due_in_background(&rt);
     let gate = gate(key);
     gate.wait_started().await;
     assert_eq!(state(&rt, id).await, JobState::InProgress);
@@ -836,20 +812,8 @@ async fn canceled_pending_jobs_never_run() -> Result<()> {
 async fn canceling_a_running_action_lets_it_finish_and_cancels_what_it_schedules() -> Result<()> {
     let (rt, _clock) = virtual_rt();
     let key = "canceled-while-running";
-    let id = rt
-        .mutation(
-            jobs::schedule_gated,
-            jobs::Gated {
-                key: key.into(),
-                fail: false,
-                schedule_after: true,
-            },
-        )
-        .await?;
-    let runner = tokio::spawn({
-        let rt = rt.clone();
-        async move { rt.run_due_scheduled_functions().await }
-    });
+    let id = schedule_gated(&rt, key, false, true).await?;
+    let runner = run_due_in_background(&rt);
     let gate = gate(key);
     gate.wait_started().await;
     assert_eq!(state(&rt, id).await, JobState::InProgress);
@@ -895,15 +859,7 @@ async fn canceling_a_running_action_lets_it_finish_and_cancels_what_it_schedules
 
     // The same action, not canceled: what it schedules runs.
     let key = "not-canceled";
-    rt.mutation(
-        jobs::schedule_gated,
-        jobs::Gated {
-            key: key.into(),
-            fail: false,
-            schedule_after: true,
-        },
-    )
-    .await?;
+    schedule_gated(&rt, key, false, true).await?;
     gate_open_in_advance(key);
     assert_eq!(rt.run_due_scheduled_functions().await?, 4);
     let mut marks = marks(&rt).await;
@@ -1476,16 +1432,7 @@ async fn stopping_the_worker_strands_no_job() -> Result<()> {
         })
         .build()?;
     let key = "holds-the-only-permit";
-    let gated = rt
-        .mutation(
-            jobs::schedule_gated,
-            jobs::Gated {
-                key: key.into(),
-                fail: false,
-                schedule_after: false,
-            },
-        )
-        .await?;
+    let gated = schedule_gated(&rt, key, false, false).await?;
     let worker = rt.start_scheduler();
     let gate = gate(key);
     gate.wait_started().await;
@@ -1507,4 +1454,28 @@ async fn stopping_the_worker_strands_no_job() -> Result<()> {
     .await;
     assert_eq!(runs(key), 1);
     Ok(())
+}
+
+/// Schedules the gated action of `key` from a mutation.
+async fn schedule_gated(
+    rt: &Runtime,
+    key: &str,
+    fail: bool,
+    schedule_after: bool,
+) -> Result<ScheduledFunctionId> {
+    rt.mutation(
+        jobs::schedule_gated,
+        jobs::Gated {
+            key: key.into(),
+            fail,
+            schedule_after,
+        },
+    )
+    .await
+}
+
+/// Runs the due scheduled functions on a task of their own, so the test can watch them.
+fn run_due_in_background(rt: &Runtime) -> tokio::task::JoinHandle<Result<usize>> {
+    let rt = rt.clone();
+    tokio::spawn(async move { rt.run_due_scheduled_functions().await })
 }

@@ -23,11 +23,13 @@
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+#[path = "support/child.rs"]
+mod child;
+use child::spawn_test_child;
 use convoke::scheduler::{
     Clock, JobState, ScheduledFunction, SchedulerConfig, SystemClock, VirtualClock,
 };
@@ -191,21 +193,7 @@ impl Drop for TempDir {
 /// Runs the child until it has said `before-done`, `slow-started` and `hang-started`,
 /// then kills it; returns the job ids it printed.
 fn run_child_and_kill(dir: &Path) -> restart::Ids {
-    let exe = std::env::current_exe().expect("current_exe");
-    let mut child = Command::new(exe)
-        .args([
-            "restart_child",
-            "--ignored",
-            "--exact",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(DIR_VAR, dir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn the child");
+    let mut child = spawn_test_child("restart_child", DIR_VAR, dir);
     let stdout = child.stdout.take().expect("stdout");
     let mut stderr = child.stderr.take().expect("stderr");
     let (tx, rx) = mpsc::channel::<String>();
