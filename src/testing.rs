@@ -40,9 +40,9 @@
 //! let t = TestRuntime::new()?;
 //! t.mutation(todos::add, "write tests".into()).await?;
 //! assert_eq!(t.query(todos::done, ()).await?, 0);
-//! t.advance_time(Duration::from_secs(59));
+//! t.advance_clock(Duration::from_secs(59));
 //! assert_eq!(t.finish_scheduled_functions().await?, 0); // not due yet
-//! t.advance_time(Duration::from_secs(1));
+//! t.advance_clock(Duration::from_secs(1));
 //! assert_eq!(t.finish_scheduled_functions().await?, 1);
 //! assert_eq!(t.query(todos::done, ()).await?, 1);
 //!
@@ -135,9 +135,10 @@ impl TestRuntime {
         self.clock.now()
     }
 
-    /// Moves time forward; runs nothing (see
-    /// [`finish_scheduled_functions`](TestRuntime::finish_scheduled_functions)).
-    pub fn advance_time(&self, by: Duration) {
+    /// Moves time forward and runs nothing (then
+    /// [`finish_scheduled_functions`](TestRuntime::finish_scheduled_functions) runs what is
+    /// due). [`Runtime::advance_time`], reached through `Deref`, does both in one call.
+    pub fn advance_clock(&self, by: Duration) {
         self.clock.advance(by);
     }
 

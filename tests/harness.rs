@@ -137,9 +137,9 @@ async fn time_moves_only_when_told() -> Result<()> {
     let start = t.now();
     t.mutation(todos::add, "a".into()).await?;
     assert_eq!(t.finish_scheduled_functions().await?, 0, "nothing due yet");
-    t.advance_time(Duration::from_secs(59));
+    t.advance_clock(Duration::from_secs(59));
     assert_eq!(t.finish_scheduled_functions().await?, 0);
-    t.advance_time(Duration::from_secs(1));
+    t.advance_clock(Duration::from_secs(1));
     assert_eq!(t.finish_scheduled_functions().await?, 1);
     assert_eq!(t.query(todos::done, ()).await?, 1);
     assert_eq!(

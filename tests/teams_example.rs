@@ -84,9 +84,9 @@ async fn renaming_schedules_a_notification_a_minute_later() -> Result<()> {
     .await?;
     let jobs = t.scheduled_functions().await?;
     assert_eq!(jobs, [("teams:notify".to_owned(), JobState::Pending)]);
-    t.advance_time(Duration::from_secs(59));
+    t.advance_clock(Duration::from_secs(59));
     assert_eq!(t.finish_scheduled_functions().await?, 0);
-    t.advance_time(Duration::from_secs(1));
+    t.advance_clock(Duration::from_secs(1));
     assert_eq!(t.finish_scheduled_functions().await?, 1);
     assert_eq!(
         t.scheduled_functions().await?,
