@@ -49,7 +49,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use convoke::db::{DocumentId, TransactionLimits};
-use convoke::store::{Document, MemoryStore, SqliteStore, Storage};
+use convoke::store::{Document, MemoryStore, SqliteStore};
 use convoke::value::{self, Value};
 use convoke::{Id, Runtime};
 use criterion::Criterion;

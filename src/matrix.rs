@@ -17,7 +17,6 @@
 
 use crate::caller::{Call, ScheduleTime};
 use crate::ctx::{ActionCtx, MutationCtx, QueryCtx};
-use crate::error::Error;
 use crate::procedure::{
     ActionProcedure, MutationProcedure, Procedure, ProcedureKind, QueryProcedure,
 };
@@ -181,22 +180,25 @@ impl Schedule for MutationCtx<'_> {
         when: ScheduleTime,
         args: P::Args,
     ) -> Call<'_, ScheduledFunctionId> {
-        let scheduled = crate::scheduler::encode_args(P::path(), &args).and_then(|args| {
-            crate::scheduler::schedule_in_transaction(
+        match crate::scheduler::encode_args(P::path(), &args) {
+            Ok(args) => Call::new(crate::scheduler::schedule_in_transaction(
                 &self.env.runtime,
                 self.tx,
                 P::path(),
                 args,
                 when,
-            )
-        });
-        Call::ready(scheduled)
+            )),
+            Err(e) => Call::ready(Err(e)),
+        }
     }
 
     /// Cancels in this mutation's transaction: the cancel takes effect if it commits.
     fn cancel_scheduled(&self, id: ScheduledFunctionId) -> Call<'_, ()> {
         let now = self.env.runtime.scheduler().now_ms();
-        Call::ready(crate::scheduler::cancel_job(self.tx, &id, now).map_err(Error::from))
+        Call::new(async move {
+            crate::scheduler::cancel_job(self.tx, &id, now).await?;
+            Ok(())
+        })
     }
 }
 

@@ -722,7 +722,7 @@ impl Runtime {
                 }
             };
             let scheduled = tx.scheduled_any();
-            match tx.commit() {
+            match tx.commit().await {
                 Ok(_) => {
                     logs.absorb(env.logs);
                     if scheduled {

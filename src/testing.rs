@@ -213,7 +213,7 @@ impl TestRuntime {
     ) -> Result<T> {
         let tx = Transaction::begin(self.rt.database().clone(), true);
         let output = body(DatabaseWriter::new(&tx)).await?;
-        tx.commit()?;
+        tx.commit().await?;
         Ok(output)
     }
 

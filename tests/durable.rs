@@ -197,29 +197,27 @@ fn widget_fields(color: &str, size: i64) -> Object {
 }
 
 /// Commits `docs` directly through the engine, as one commit.
-fn commit(store: &SqliteStore, docs: Vec<Object>) -> Vec<DocumentId> {
-    let snapshot = store.begin();
+async fn commit(store: &SqliteStore, docs: Vec<Object>) -> Vec<DocumentId> {
+    let snapshot = store.begin(true);
     let mut ids = Vec::new();
-    let writes = docs
-        .into_iter()
-        .enumerate()
-        .map(|(i, fields)| {
-            let id = store.allocate_id("widgets");
-            ids.push(id.clone());
-            let doc = Document {
-                id: id.clone(),
-                creation_time: 1000.0 + i as f64,
-                fields,
-            };
-            (id, Some(Arc::new(doc)))
-        })
-        .collect();
+    let mut writes = Vec::new();
+    for (i, fields) in docs.into_iter().enumerate() {
+        let id = store.allocate_id("widgets").await.expect("an id");
+        ids.push(id.clone());
+        let doc = Document {
+            id: id.clone(),
+            creation_time: 1000.0 + i as f64,
+            fields,
+        };
+        writes.push((id, Some(Arc::new(doc))));
+    }
     store
         .commit(CommitRequest {
             snapshot,
             reads: ReadSet::default(),
             writes,
         })
+        .await
         .expect("commit");
     store.release(snapshot);
     ids
@@ -235,9 +233,10 @@ async fn new_indexes_are_backfilled_after_a_reopen() -> Result<()> {
         commit(
             &store,
             vec![widget_fields("red", 3), widget_fields("blue", 1)],
-        );
-        commit(&store, vec![widget_fields("red", 2)]);
-        let latest = store.begin();
+        )
+        .await;
+        commit(&store, vec![widget_fields("red", 2)]).await;
+        let latest = store.begin(false);
         store.release(latest);
         latest
     };
@@ -258,21 +257,23 @@ async fn new_indexes_are_backfilled_after_a_reopen() -> Result<()> {
 
     // Third run: yet another index, declared through the engine directly.
     let store = SqliteStore::open(dir.path())?;
-    let snapshot = store.begin();
+    let snapshot = store.begin(false);
     assert_eq!(snapshot, latest, "the commit timestamp survives a reopen");
     let by_size = TableDefinition {
         name: "widgets",
         indexes: &[("by_size", &["size"])],
     };
     store.set_schema(&Schema::from_definitions([&by_size])?)?;
-    let docs = store.scan(
-        snapshot,
-        "widgets",
-        "by_size",
-        &KeyRange::all(),
-        Order::Asc,
-        None,
-    )?;
+    let docs = store
+        .scan(
+            snapshot,
+            "widgets",
+            "by_size",
+            &KeyRange::all(),
+            Order::Asc,
+            None,
+        )
+        .await?;
     let sizes: Vec<&Value> = docs.iter().map(|d| &d.fields["size"]).collect();
     assert_eq!(
         sizes,

@@ -219,7 +219,7 @@ impl<'a> DatabaseReader<'a> {
 
     /// The document with this id, or `None` if there is none (or it was deleted).
     pub async fn get<T: Table>(&self, id: Id<T>) -> Result<Option<Doc<T>>, StoreError> {
-        match self.tx.get(&id.document_id())? {
+        match self.tx.get(&id.document_id()).await? {
             Some(doc) => Ok(Some(Doc::from_document(&doc)?)),
             None => Ok(None),
         }
@@ -227,7 +227,7 @@ impl<'a> DatabaseReader<'a> {
 
     /// Any document by untyped id, as a [`Value`] object with its system fields.
     pub async fn get_value(&self, id: &DocumentId) -> Result<Option<Value>, StoreError> {
-        Ok(self.tx.get(id)?.map(|doc| doc.to_value()))
+        Ok(self.tx.get(id).await?.map(|doc| doc.to_value()))
     }
 
     /// A query over table `T`, in creation order unless told otherwise:
@@ -324,7 +324,7 @@ impl<T: Table> Query<'_, T> {
     }
 
     /// Runs the query over `range`: at most `limit` matching documents, with their keys.
-    fn run_range(
+    async fn run_range(
         &self,
         range: KeyRange,
         limit: Option<usize>,
@@ -334,7 +334,8 @@ impl<T: Table> Query<'_, T> {
         let scan_limit = if self.filter.is_some() { None } else { limit };
         let docs = self
             .tx
-            .scan(T::NAME, &self.index, range, self.order, scan_limit)?;
+            .scan(T::NAME, &self.index, range, self.order, scan_limit)
+            .await?;
         let mut out = Vec::new();
         for (key, doc) in docs {
             if limit.is_some_and(|n| out.len() >= n) {
@@ -348,10 +349,11 @@ impl<T: Table> Query<'_, T> {
         Ok(out)
     }
 
-    fn run(mut self, limit: Option<usize>) -> Result<Vec<Doc<T>>, StoreError> {
+    async fn run(mut self, limit: Option<usize>) -> Result<Vec<Doc<T>>, StoreError> {
         let range = self.key_range()?;
         Ok(self
-            .run_range(range, limit)?
+            .run_range(range, limit)
+            .await?
             .into_iter()
             .map(|(_, doc)| doc)
             .collect())
@@ -359,22 +361,22 @@ impl<T: Table> Query<'_, T> {
 
     /// Every matching document.
     pub async fn collect(self) -> Result<Vec<Doc<T>>, StoreError> {
-        self.run(None)
+        self.run(None).await
     }
 
     /// At most `n` matching documents.
     pub async fn take(self, n: usize) -> Result<Vec<Doc<T>>, StoreError> {
-        self.run(Some(n))
+        self.run(Some(n)).await
     }
 
     /// The first matching document, if any.
     pub async fn first(self) -> Result<Option<Doc<T>>, StoreError> {
-        Ok(self.run(Some(1))?.into_iter().next())
+        Ok(self.run(Some(1)).await?.into_iter().next())
     }
 
     /// The only matching document, if any; [`StoreError::NotUnique`] if there are several.
     pub async fn unique(self) -> Result<Option<Doc<T>>, StoreError> {
-        let mut docs = self.run(Some(2))?;
+        let mut docs = self.run(Some(2)).await?;
         if docs.len() > 1 {
             return Err(StoreError::NotUnique {
                 table: T::NAME.to_owned(),
@@ -399,7 +401,9 @@ impl<T: Table> Query<'_, T> {
         {
             range = range.after(after, descending);
         }
-        let mut page = self.run_range(range, Some(options.num_items.saturating_add(1)))?;
+        let mut page = self
+            .run_range(range, Some(options.num_items.saturating_add(1)))
+            .await?;
         let is_done = page.len() <= options.num_items;
         page.truncate(options.num_items);
         let continue_cursor = match page.last() {
@@ -504,7 +508,7 @@ impl<'a> DatabaseWriter<'a> {
     /// and `_creationTime`.
     pub async fn insert<T: Table>(&self, value: &T) -> Result<Id<T>, StoreError> {
         check_user_table::<T>("insert")?;
-        let id = self.reader.tx.insert(T::NAME, to_fields(value)?)?;
+        let id = self.reader.tx.insert(T::NAME, to_fields(value)?).await?;
         id.typed()
     }
 
@@ -521,19 +525,23 @@ impl<'a> DatabaseWriter<'a> {
         self.reader
             .tx
             .patch(&id.document_id(), patch.set, &patch.unset)
+            .await
     }
 
     /// Replaces the document's fields with `value`; `_id` and `_creationTime` stay.
     /// Fails with [`StoreError::NotFound`] if there is no such document.
     pub async fn replace<T: Table>(&self, id: Id<T>, value: &T) -> Result<(), StoreError> {
         check_user_table::<T>("replace")?;
-        self.reader.tx.replace(&id.document_id(), to_fields(value)?)
+        self.reader
+            .tx
+            .replace(&id.document_id(), to_fields(value)?)
+            .await
     }
 
     /// Deletes the document. Fails with [`StoreError::NotFound`] if there is none.
     pub async fn delete<T: Table>(&self, id: Id<T>) -> Result<(), StoreError> {
         check_user_table::<T>("delete")?;
-        self.reader.tx.delete(&id.document_id())
+        self.reader.tx.delete(&id.document_id()).await
     }
 }
 

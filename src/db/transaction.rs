@@ -74,6 +74,8 @@ struct TxState {
     undo: Vec<(DocumentId, Option<Option<Arc<Document>>>)>,
     reads: ReadSet,
     usage: Usage,
+    /// A conflict an engine reported before commit: the transaction cannot commit.
+    conflict: Option<StoreError>,
 }
 
 #[derive(Default)]
@@ -128,7 +130,7 @@ impl TxState {
 
 impl Transaction {
     pub(crate) fn begin(db: Arc<Database>, writable: bool) -> Self {
-        let snapshot = db.store.begin();
+        let snapshot = db.store.begin(writable);
         Transaction {
             db,
             snapshot,
@@ -175,23 +177,44 @@ impl Transaction {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    pub(crate) fn get(&self, id: &DocumentId) -> Result<Option<Arc<Document>>, StoreError> {
-        let mut state = self.lock();
-        if let Some(pending) = state.writes.get(id) {
-            return Ok(pending.clone());
+    pub(crate) async fn get(&self, id: &DocumentId) -> Result<Option<Arc<Document>>, StoreError> {
+        {
+            let mut state = self.lock();
+            if let Some(pending) = state.writes.get(id) {
+                return Ok(pending.clone());
+            }
+            state.reads.read_document(id);
         }
-        state.reads.read_document(id);
-        let doc = self.db.store.get(self.snapshot, id)?;
+        let doc = self.doomed(self.db.store.get(self.snapshot, id).await)?;
         if let Some(doc) = &doc {
-            state.count_read(std::slice::from_ref(doc), &self.db.limits)?;
+            self.lock()
+                .count_read(std::slice::from_ref(doc), &self.db.limits)?;
         }
         Ok(doc)
+    }
+
+    /// Locks the document `id` for this transaction unless another holds it (then `false`):
+    /// see [`Storage::try_lock`].
+    pub(crate) async fn try_lock(&self, id: &DocumentId) -> Result<bool, StoreError> {
+        self.doomed(self.db.store.try_lock(self.snapshot, id).await)
+    }
+
+    /// Passes on an engine's answer; a conflict dooms the transaction, which then fails to
+    /// commit even if the procedure swallowed the error (PostgreSQL reports serialization
+    /// failures at any statement, not only at commit).
+    fn doomed<T>(&self, result: Result<T, StoreError>) -> Result<T, StoreError> {
+        if let Err(e) = &result
+            && e.is_conflict()
+        {
+            self.lock().conflict.get_or_insert_with(|| e.clone());
+        }
+        result
     }
 
     /// Documents of `table` in `index` order within `range`, as this transaction sees them
     /// (its own writes included), at most `limit`. Records what was read: the whole range,
     /// or up to the last document returned when the limit cut the scan short.
-    pub(crate) fn scan(
+    pub(crate) async fn scan(
         &self,
         table: &str,
         index: &str,
@@ -207,21 +230,32 @@ impl Transaction {
                 available: defs.names(),
             });
         };
+        let pending_count = self
+            .lock()
+            .writes
+            .keys()
+            .filter(|id| id.table() == table)
+            .count();
+        // Each pending write hides at most one committed document: ask for that many more.
+        let committed = self.doomed(
+            self.db
+                .store
+                .scan(
+                    self.snapshot,
+                    table,
+                    index,
+                    &range,
+                    order,
+                    limit.map(|n| n.saturating_add(pending_count)),
+                )
+                .await,
+        )?;
         let mut state = self.lock();
         let pending: Vec<(&DocumentId, &Option<Arc<Document>>)> = state
             .writes
             .iter()
             .filter(|(id, _)| id.table() == table)
             .collect();
-        // Each pending write hides at most one committed document: ask for that many more.
-        let committed = self.db.store.scan(
-            self.snapshot,
-            table,
-            index,
-            &range,
-            order,
-            limit.map(|n| n.saturating_add(pending.len())),
-        )?;
         let mut merged: Vec<(IndexKey, Arc<Document>)> = committed
             .iter()
             .filter(|d| !state.writes.contains_key(&d.id))
@@ -274,11 +308,15 @@ impl Transaction {
         Ok(())
     }
 
-    pub(crate) fn insert(&self, table: &str, fields: Object) -> Result<DocumentId, StoreError> {
+    pub(crate) async fn insert(
+        &self,
+        table: &str,
+        fields: Object,
+    ) -> Result<DocumentId, StoreError> {
         self.check_writable()?;
         check_user_fields(&fields)?;
         check_document_size(&fields)?;
-        let id = self.db.store.allocate_id(table);
+        let id = self.db.store.allocate_id(table).await?;
         let doc = Document {
             id: id.clone(),
             creation_time: now_millis(),
@@ -288,16 +326,17 @@ impl Transaction {
         Ok(id)
     }
 
-    fn existing(&self, id: &DocumentId) -> Result<Arc<Document>, StoreError> {
-        self.get(id)?
+    async fn existing(&self, id: &DocumentId) -> Result<Arc<Document>, StoreError> {
+        self.get(id)
+            .await?
             .ok_or_else(|| StoreError::NotFound { id: id.to_string() })
     }
 
-    pub(crate) fn replace(&self, id: &DocumentId, fields: Object) -> Result<(), StoreError> {
+    pub(crate) async fn replace(&self, id: &DocumentId, fields: Object) -> Result<(), StoreError> {
         self.check_writable()?;
         check_user_fields(&fields)?;
         check_document_size(&fields)?;
-        let old = self.existing(id)?;
+        let old = self.existing(id).await?;
         let doc = Document {
             id: id.clone(),
             creation_time: old.creation_time,
@@ -306,7 +345,7 @@ impl Transaction {
         self.write(id.clone(), Some(Arc::new(doc)))
     }
 
-    pub(crate) fn patch(
+    pub(crate) async fn patch(
         &self,
         id: &DocumentId,
         fields: Object,
@@ -321,7 +360,7 @@ impl Transaction {
                 });
             }
         }
-        let old = self.existing(id)?;
+        let old = self.existing(id).await?;
         let mut merged = old.fields.clone();
         for name in unset {
             merged.shift_remove(name);
@@ -339,9 +378,9 @@ impl Transaction {
         self.write(id.clone(), Some(Arc::new(doc)))
     }
 
-    pub(crate) fn delete(&self, id: &DocumentId) -> Result<(), StoreError> {
+    pub(crate) async fn delete(&self, id: &DocumentId) -> Result<(), StoreError> {
         self.check_writable()?;
-        self.existing(id)?;
+        self.existing(id).await?;
         self.write(id.clone(), None)
     }
 
@@ -371,16 +410,22 @@ impl Transaction {
 
     /// Commits the writes, or fails with a conflict if a concurrent commit changed what this
     /// transaction read.
-    pub(crate) fn commit(self) -> Result<Timestamp, StoreError> {
+    pub(crate) async fn commit(&self) -> Result<Timestamp, StoreError> {
         let state = std::mem::take(&mut *self.lock());
+        if let Some(conflict) = state.conflict {
+            return Err(conflict);
+        }
         if state.writes.is_empty() {
             return Ok(self.snapshot);
         }
-        self.db.store.commit(CommitRequest {
-            snapshot: self.snapshot,
-            reads: state.reads,
-            writes: state.writes.into_iter().collect(),
-        })
+        self.db
+            .store
+            .commit(CommitRequest {
+                snapshot: self.snapshot,
+                reads: state.reads,
+                writes: state.writes.into_iter().collect(),
+            })
+            .await
     }
 }
 

@@ -1,6 +1,7 @@
 //! Running jobs and scheduling from contexts: the transactions the scheduler makes.
 
 use std::future::Future;
+use std::sync::Arc;
 
 use super::jobs::{self, job_state_kind, set_state};
 use super::worker::Ran;
@@ -41,14 +42,18 @@ impl MutationBody for ScheduledMutation<'_> {
         let run = self.run;
         let args = self.args.clone();
         async move {
+            // Held by another runtime's transaction (a shared database): it runs it.
+            if !ctx.tx.try_lock(&job).await? {
+                return Ok(Outcome::Skipped);
+            }
             // A point read of the job: a concurrent run, failure record or cancel conflicts
             // with this transaction, so at most one of them commits.
-            if job_state_kind(ctx.tx, &job)?.as_deref() != Some(JobState::Pending.kind()) {
+            if job_state_kind(ctx.tx, &job).await?.as_deref() != Some(JobState::Pending.kind()) {
                 return Ok(Outcome::Skipped);
             }
             run(ctx, args).await?;
             let now = ctx.env.runtime.scheduler().now_ms();
-            set_state(ctx.tx, &job, &JobState::Success, now)?;
+            set_state(ctx.tx, &job, &JobState::Success, now).await?;
             Ok(Outcome::Ran)
         }
     }
@@ -56,17 +61,18 @@ impl MutationBody for ScheduledMutation<'_> {
 
 impl Runtime {
     /// Runs a transaction of the scheduler's own (no procedure), re-run on conflicts.
-    pub(crate) async fn in_system_transaction<T>(
-        &self,
-        body: impl Fn(&Transaction) -> std::result::Result<T, StoreError>,
-    ) -> Result<T> {
+    pub(crate) async fn in_system_transaction<T, F, Fut>(&self, body: F) -> Result<T>
+    where
+        F: Fn(Arc<Transaction>) -> Fut,
+        Fut: Future<Output = std::result::Result<T, StoreError>>,
+    {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let tx = Transaction::begin(self.database().clone(), true);
-            let output = body(&tx)?;
+            let tx = Arc::new(Transaction::begin(self.database().clone(), true));
+            let output = body(tx.clone()).await?;
             let scheduled = tx.scheduled_any();
-            match tx.commit() {
+            match tx.commit().await {
                 Ok(_) => {
                     if scheduled {
                         self.scheduler().wake();
@@ -126,12 +132,14 @@ impl Runtime {
         args: Value,
     ) -> Result<Ran> {
         let claimed = self
-            .in_system_transaction(|tx| {
-                if job_state_kind(tx, job)?.as_deref() != Some(JobState::Pending.kind()) {
+            .in_system_transaction(|tx| async move {
+                if !tx.try_lock(job).await?
+                    || job_state_kind(&tx, job).await?.as_deref() != Some(JobState::Pending.kind())
+                {
                     return Ok(false);
                 }
                 let now = self.scheduler().now_ms();
-                set_state(tx, job, &JobState::InProgress, now)?;
+                set_state(&tx, job, &JobState::InProgress, now).await?;
                 Ok(true)
             })
             .await;
@@ -150,11 +158,12 @@ impl Runtime {
                 error: e.to_string(),
             },
         };
+        let state = &state;
         let finished = self
-            .in_system_transaction(|tx| {
+            .in_system_transaction(|tx| async move {
                 // A job canceled while it ran stays canceled.
-                if job_state_kind(tx, job)?.as_deref() == Some(JobState::InProgress.kind()) {
-                    set_state(tx, job, &state, self.scheduler().now_ms())?;
+                if job_state_kind(&tx, job).await?.as_deref() == Some(JobState::InProgress.kind()) {
+                    set_state(&tx, job, state, self.scheduler().now_ms()).await?;
                 }
                 Ok(())
             })
@@ -173,9 +182,10 @@ impl Runtime {
         let state = JobState::Failed {
             error: error.to_string(),
         };
-        self.in_system_transaction(|tx| {
-            if let Some("pending" | "in_progress") = job_state_kind(tx, job)?.as_deref() {
-                set_state(tx, job, &state, self.scheduler().now_ms())?;
+        let state = &state;
+        self.in_system_transaction(|tx| async move {
+            if let Some("pending" | "in_progress") = job_state_kind(&tx, job).await?.as_deref() {
+                set_state(&tx, job, state, self.scheduler().now_ms()).await?;
             }
             Ok(())
         })
@@ -195,27 +205,30 @@ impl Runtime {
         args: Value,
         when: ScheduleTime,
     ) -> Result<ScheduledFunctionId> {
-        self.in_system_transaction(|tx| {
+        let args = &args;
+        self.in_system_transaction(|tx| async move {
             let canceled = match self.parent_job() {
-                Some(parent) => jobs::is_canceled(tx, parent)?,
+                Some(parent) => jobs::is_canceled(&tx, parent).await?,
                 None => false,
             };
             let now = self.scheduler().now_ms();
-            insert_job(tx, now, path, args.clone(), when, canceled)
+            insert_job(&tx, now, path, args.clone(), when, canceled).await
         })
         .await
     }
 
     /// Cancels from an action: at once.
     pub(crate) async fn cancel_from_action(&self, id: &ScheduledFunctionId) -> Result<()> {
-        self.in_system_transaction(|tx| jobs::cancel_job(tx, id, self.scheduler().now_ms()))
-            .await
+        self.in_system_transaction(|tx| async move {
+            jobs::cancel_job(&tx, id, self.scheduler().now_ms()).await
+        })
+        .await
     }
 }
 
 /// Schedules from a mutation: the job is written in the mutation's transaction (and in the
 /// savepoint of a nested mutation), so it exists only if that commits.
-pub(crate) fn schedule_in_transaction(
+pub(crate) async fn schedule_in_transaction(
     runtime: &Runtime,
     tx: &Transaction,
     path: &str,
@@ -225,11 +238,11 @@ pub(crate) fn schedule_in_transaction(
     // Called from a canceled, still running action: what it schedules is canceled. The
     // read makes the mutation conflict with a concurrent cancel, so it is seen either way.
     let canceled = match runtime.parent_job() {
-        Some(parent) => jobs::is_canceled(tx, parent)?,
+        Some(parent) => jobs::is_canceled(tx, parent).await?,
         None => false,
     };
     let now = runtime.scheduler().now_ms();
-    Ok(insert_job(tx, now, path, args, when, canceled)?)
+    Ok(insert_job(tx, now, path, args, when, canceled).await?)
 }
 
 /// The arguments of `P` as a value, for the job document.

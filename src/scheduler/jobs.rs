@@ -29,7 +29,7 @@ pub(crate) fn due_time(now_ms: f64, when: ScheduleTime) -> f64 {
 
 /// Writes a job in `tx`; it exists once `tx` commits. `canceled` writes it already
 /// canceled (what a canceled, still running action schedules).
-pub(crate) fn insert_job(
+pub(crate) async fn insert_job(
     tx: &Transaction,
     now_ms: f64,
     path: &str,
@@ -71,7 +71,7 @@ pub(crate) fn insert_job(
             max: MAX_VALUE_SIZE.saturating_sub(size - args_size),
         });
     }
-    tx.insert(SCHEDULED_FUNCTIONS, fields)?.typed()
+    tx.insert(SCHEDULED_FUNCTIONS, fields).await?.typed()
 }
 
 fn decode(doc: &Document) -> Result<ScheduledFunction, StoreError> {
@@ -80,11 +80,11 @@ fn decode(doc: &Document) -> Result<ScheduledFunction, StoreError> {
 
 /// The state kind of the job with this id (`"pending"`...), as `tx` sees it, without
 /// decoding the rest of the document. `None` if there is no such job.
-pub(crate) fn job_state_kind(
+pub(crate) async fn job_state_kind(
     tx: &Transaction,
     id: &DocumentId,
 ) -> Result<Option<String>, StoreError> {
-    Ok(tx.get(id)?.map(|doc| {
+    Ok(tx.get(id).await?.map(|doc| {
         doc.fields
             .get("state")
             .and_then(Value::as_object)
@@ -99,12 +99,12 @@ pub(crate) fn job_state_kind(
 
 /// Whether the job with this id exists and is canceled (what a canceled, still running
 /// action schedules is canceled too).
-pub(crate) fn is_canceled(tx: &Transaction, id: &DocumentId) -> Result<bool, StoreError> {
-    Ok(job_state_kind(tx, id)?.as_deref() == Some(JobState::Canceled.kind()))
+pub(crate) async fn is_canceled(tx: &Transaction, id: &DocumentId) -> Result<bool, StoreError> {
+    Ok(job_state_kind(tx, id).await?.as_deref() == Some(JobState::Canceled.kind()))
 }
 
 /// Moves a job to `state` (setting `completed_time` for finished states).
-pub(crate) fn set_state(
+pub(crate) async fn set_state(
     tx: &Transaction,
     id: &DocumentId,
     state: &JobState,
@@ -115,7 +115,7 @@ pub(crate) fn set_state(
         fields.insert("completed_time".to_owned(), Value::Float64(now_ms));
     }
     fields.insert("state".to_owned(), state_value(state));
-    tx.patch(id, fields, &[])
+    tx.patch(id, fields, &[]).await
 }
 
 /// A state as stored: `{ "kind": .. }`, with `error` when failed (as serde would write it).
@@ -130,15 +130,15 @@ fn state_value(state: &JobState) -> Value {
 
 /// Cancels a job: a pending one never runs; a running action finishes, but what it
 /// schedules from then on is canceled. Canceling a finished job changes nothing.
-pub(crate) fn cancel_job(
+pub(crate) async fn cancel_job(
     tx: &Transaction,
     id: &ScheduledFunctionId,
     now_ms: f64,
 ) -> Result<(), StoreError> {
     let id = id.document_id();
-    match job_state_kind(tx, &id)?.as_deref() {
+    match job_state_kind(tx, &id).await?.as_deref() {
         None => Err(StoreError::NotFound { id: id.to_string() }),
-        Some("pending" | "in_progress") => set_state(tx, &id, &JobState::Canceled, now_ms),
+        Some("pending" | "in_progress") => set_state(tx, &id, &JobState::Canceled, now_ms).await,
         Some(_) => Ok(()),
     }
 }
@@ -157,7 +157,7 @@ fn resolve(tx: &Transaction, index: &str, range: IndexRange) -> Result<KeyRange,
 
 /// Pending or running jobs (`kind`) whose due time lies in `range` (built on
 /// `scheduled_time`), oldest due first, at most `limit`.
-pub(crate) fn jobs_in_state(
+pub(crate) async fn jobs_in_state(
     tx: &Transaction,
     kind: &str,
     range: impl FnOnce(IndexRange) -> IndexRange,
@@ -167,7 +167,8 @@ pub(crate) fn jobs_in_state(
         .eq("state.kind", kind)
         .eq("completed_time", Value::Null);
     let range = resolve(tx, BY_STATE, range(unfinished))?;
-    tx.scan(SCHEDULED_FUNCTIONS, BY_STATE, range, Order::Asc, limit)?
+    tx.scan(SCHEDULED_FUNCTIONS, BY_STATE, range, Order::Asc, limit)
+        .await?
         .into_iter()
         .map(|(_, doc)| Ok((doc.id.clone(), decode(&doc)?)))
         .collect()
@@ -179,7 +180,7 @@ const FINISHED: [&str; 3] = ["success", "failed", "canceled"];
 /// Finished jobs completed at or before `cutoff` (all if `None`), oldest first in each
 /// finished state, at most `limit` per state: their ids and completion times. Also says
 /// whether some state had `limit` of them (there may be more).
-pub(crate) fn finished_jobs(
+pub(crate) async fn finished_jobs(
     tx: &Transaction,
     cutoff: Option<f64>,
     limit: usize,
@@ -195,13 +196,15 @@ pub(crate) fn finished_jobs(
             range = range.lte("completed_time", cutoff);
         }
         let range = resolve(tx, BY_STATE, range)?;
-        let docs = tx.scan(
-            SCHEDULED_FUNCTIONS,
-            BY_STATE,
-            range,
-            Order::Asc,
-            Some(limit),
-        )?;
+        let docs = tx
+            .scan(
+                SCHEDULED_FUNCTIONS,
+                BY_STATE,
+                range,
+                Order::Asc,
+                Some(limit),
+            )
+            .await?;
         full |= docs.len() >= limit;
         jobs.extend(docs.into_iter().map(|(_, doc)| {
             let completed = match doc.fields.get("completed_time") {
@@ -248,7 +251,7 @@ impl Drop for Snapshot<'_> {
 /// says (e.g. running already). Reads the store directly, at its latest commit: no
 /// transaction, read set or full decode, since the worker only starts the jobs, each of
 /// which checks its job again in its own transaction.
-pub(crate) fn due_jobs(
+pub(crate) async fn due_jobs(
     db: &Database,
     now: f64,
     limit: usize,
@@ -273,16 +276,19 @@ pub(crate) fn due_jobs(
             .resolve(SCHEDULED_FUNCTIONS, BY_STATE, fields)?;
     let snapshot = Snapshot {
         db,
-        ts: db.store.begin(),
+        ts: db.store.begin(false),
     };
-    let docs = db.store.scan(
-        snapshot.ts,
-        SCHEDULED_FUNCTIONS,
-        BY_STATE,
-        &due,
-        Order::Asc,
-        Some(limit),
-    )?;
+    let docs = db
+        .store
+        .scan(
+            snapshot.ts,
+            SCHEDULED_FUNCTIONS,
+            BY_STATE,
+            &due,
+            Order::Asc,
+            Some(limit),
+        )
+        .await?;
     let full = docs.len() >= limit;
     let jobs = docs
         .iter()
@@ -311,7 +317,8 @@ pub(crate) fn due_jobs(
                 &later,
                 Order::Asc,
                 Some(1),
-            )?
+            )
+            .await?
             .first()
             .and_then(|doc| match doc.fields.get("scheduled_time") {
                 Some(Value::Float64(t)) => Some(*t),

@@ -263,7 +263,8 @@ impl Runtime {
         let limit = BATCH + scheduler.in_flight().len();
         let due = due_jobs(self.database(), now, limit, |id| {
             scheduler.in_flight().contains(id)
-        })?;
+        })
+        .await?;
         for job in due.jobs {
             // The permit first: if the worker is stopped while it waits, nothing is claimed.
             let permit = scheduler.permits.clone().acquire_owned().await;
@@ -316,7 +317,7 @@ impl Runtime {
             tokio::pin!(finished);
             finished.as_mut().enable();
             let limit = BATCH + scheduler.in_flight().len();
-            let due = due_jobs(rt.database(), now, limit, |_| false)?;
+            let due = due_jobs(rt.database(), now, limit, |_| false).await?;
             if due.jobs.is_empty() {
                 break;
             }
@@ -443,13 +444,14 @@ impl Runtime {
         let state = JobState::Failed {
             error: INTERRUPTED.to_owned(),
         };
+        let state = &state;
         let outcome = self
-            .in_system_transaction(|tx| {
+            .in_system_transaction(|tx| async move {
                 let now = scheduler.now_ms();
-                for (id, _) in jobs_in_state(tx, "in_progress", |r| r, None)? {
+                for (id, _) in jobs_in_state(&tx, "in_progress", |r| r, None).await? {
                     // Running in this process (another handle started it): not interrupted.
                     if !scheduler.in_flight().contains(&id) {
-                        set_state(tx, &id, &state, now)?;
+                        set_state(&tx, &id, state, now).await?;
                     }
                 }
                 Ok(())
@@ -468,10 +470,10 @@ impl Runtime {
         let cutoff = now - retention_ms;
         loop {
             let more = self
-                .in_system_transaction(|tx| {
-                    let (expired, full) = finished_jobs(tx, Some(cutoff), CLEANUP_BATCH)?;
+                .in_system_transaction(|tx| async move {
+                    let (expired, full) = finished_jobs(&tx, Some(cutoff), CLEANUP_BATCH).await?;
                     for (id, _) in &expired {
-                        tx.delete(id)?;
+                        tx.delete(id).await?;
                     }
                     Ok(full)
                 })
@@ -481,7 +483,7 @@ impl Runtime {
             }
         }
         let tx = Transaction::begin(self.database().clone(), false);
-        let (oldest, _) = finished_jobs(&tx, None, 1)?;
+        let (oldest, _) = finished_jobs(&tx, None, 1).await?;
         Ok(oldest
             .iter()
             .map(|(_, completed)| completed + retention_ms)

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard};
 
-use super::{CommitRequest, Document, Order, Storage, StoreError, Timestamp, Write};
+use super::{CommitRequest, Document, Order, Storage, StoreError, StoreFuture, Timestamp, Write};
 use crate::db::DocumentId;
 use crate::db::index::{IndexKey, KeyRange};
 use crate::db::schema::{Schema, TableIndexes};
@@ -197,8 +197,9 @@ impl MemoryStore {
     }
 }
 
-impl Storage for MemoryStore {
-    fn set_schema(&self, schema: &Schema) -> Result<(), StoreError> {
+impl MemoryStore {
+    /// See [`Storage::set_schema`].
+    pub fn set_schema(&self, schema: &Schema) -> Result<(), StoreError> {
         let _committing = self
             .commit_lock
             .lock()
@@ -223,7 +224,8 @@ impl Storage for MemoryStore {
         Ok(())
     }
 
-    fn begin(&self) -> Timestamp {
+    /// See [`Storage::begin`]: a snapshot at the latest commit.
+    pub fn begin(&self) -> Timestamp {
         // Lock order is state, then snapshots: `begin` takes only the snapshot lock. A commit
         // that computed its oldest snapshot before this registration still keeps the versions
         // visible at `ts`, because it counts the latest commit it saw as a reader.
@@ -236,7 +238,8 @@ impl Storage for MemoryStore {
         ts
     }
 
-    fn release(&self, snapshot: Timestamp) {
+    /// See [`Storage::release`].
+    pub fn release(&self, snapshot: Timestamp) {
         let mut snapshots = self
             .snapshots
             .lock()
@@ -249,7 +252,8 @@ impl Storage for MemoryStore {
         }
     }
 
-    fn get(
+    /// See [`Storage::get`].
+    pub fn get(
         &self,
         snapshot: Timestamp,
         id: &DocumentId,
@@ -263,7 +267,8 @@ impl Storage for MemoryStore {
             .cloned())
     }
 
-    fn scan(
+    /// See [`Storage::scan`].
+    pub fn scan(
         &self,
         snapshot: Timestamp,
         table: &str,
@@ -324,12 +329,14 @@ impl Storage for MemoryStore {
         Ok(out)
     }
 
-    fn allocate_id(&self, table: &str) -> DocumentId {
+    /// See [`Storage::allocate_id`].
+    pub fn allocate_id(&self, table: &str) -> DocumentId {
         let number = self.next_number.fetch_add(1, AtomicOrdering::Relaxed) + 1;
         DocumentId::new(table, number)
     }
 
-    fn commit(&self, request: CommitRequest) -> Result<Timestamp, StoreError> {
+    /// See [`Storage::commit`].
+    pub fn commit(&self, request: CommitRequest) -> Result<Timestamp, StoreError> {
         // One commit at a time. Validation needs only a read lock and persisting (an fsync
         // for durable stores) none: readers wait for the state lock only while the commit
         // is applied in memory.
@@ -397,5 +404,52 @@ impl Storage for MemoryStore {
             }
         }
         Ok(ts)
+    }
+}
+
+impl Storage for MemoryStore {
+    fn set_schema(&self, schema: &Schema) -> Result<(), StoreError> {
+        MemoryStore::set_schema(self, schema)
+    }
+
+    fn begin(&self, _writable: bool) -> Timestamp {
+        MemoryStore::begin(self)
+    }
+
+    fn release(&self, snapshot: Timestamp) {
+        MemoryStore::release(self, snapshot)
+    }
+
+    fn get<'a>(
+        &'a self,
+        snapshot: Timestamp,
+        id: &'a DocumentId,
+    ) -> StoreFuture<'a, Result<Option<Arc<Document>>, StoreError>> {
+        StoreFuture::ready(MemoryStore::get(self, snapshot, id))
+    }
+
+    fn scan<'a>(
+        &'a self,
+        snapshot: Timestamp,
+        table: &'a str,
+        index: &'a str,
+        range: &'a KeyRange,
+        order: Order,
+        limit: Option<usize>,
+    ) -> StoreFuture<'a, Result<Vec<Arc<Document>>, StoreError>> {
+        StoreFuture::ready(MemoryStore::scan(
+            self, snapshot, table, index, range, order, limit,
+        ))
+    }
+
+    fn allocate_id<'a>(
+        &'a self,
+        table: &'a str,
+    ) -> StoreFuture<'a, Result<DocumentId, StoreError>> {
+        StoreFuture::ready(Ok(MemoryStore::allocate_id(self, table)))
+    }
+
+    fn commit(&self, request: CommitRequest) -> StoreFuture<'_, Result<Timestamp, StoreError>> {
+        StoreFuture::ready(MemoryStore::commit(self, request))
     }
 }

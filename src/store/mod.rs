@@ -13,7 +13,10 @@ mod memory;
 mod sqlite;
 
 use std::collections::HashSet;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
 pub use memory::MemoryStore;
 pub use sqlite::SqliteStore;
@@ -330,43 +333,128 @@ pub struct CommitRequest {
     pub writes: Vec<Write>,
 }
 
+/// The future of a storage operation: already complete for the in-process engines (no
+/// allocation, no wake-up), boxed for engines that wait on the network.
+///
+/// ```
+/// use convoke::store::StoreFuture;
+/// # tokio::runtime::Builder::new_current_thread().build()?.block_on(async {
+/// assert_eq!(StoreFuture::ready(7).await, 7);
+/// assert_eq!(StoreFuture::boxed(async { 8 }).await, 8);
+/// # });
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[must_use = "futures do nothing unless awaited"]
+pub struct StoreFuture<'a, T>(FutureState<'a, T>);
+
+enum FutureState<'a, T> {
+    Ready(Option<T>),
+    Boxed(Pin<Box<dyn Future<Output = T> + Send + 'a>>),
+}
+
+impl<'a, T> StoreFuture<'a, T> {
+    /// A future already holding its output.
+    pub fn ready(value: T) -> Self {
+        StoreFuture(FutureState::Ready(Some(value)))
+    }
+
+    /// A future that runs `future`.
+    pub fn boxed(future: impl Future<Output = T> + Send + 'a) -> Self {
+        StoreFuture(FutureState::Boxed(Box::pin(future)))
+    }
+}
+
+// The output is moved out, never pinned in place: the future is `Unpin` whatever `T` is.
+impl<T> Unpin for StoreFuture<'_, T> {}
+
+impl<T> Future for StoreFuture<'_, T> {
+    type Output = T;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T> {
+        match &mut self.0 {
+            FutureState::Ready(value) => match value.take() {
+                Some(value) => Poll::Ready(value),
+                None => Poll::Pending,
+            },
+            FutureState::Boxed(future) => future.as_mut().poll(cx),
+        }
+    }
+}
+
+impl<T> std::fmt::Debug for StoreFuture<'_, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self.0 {
+            FutureState::Ready(_) => "StoreFuture::Ready",
+            FutureState::Boxed(_) => "StoreFuture::Boxed",
+        })
+    }
+}
+
 /// A storage engine. See the [module documentation](self).
+///
+/// Reads and commits return a [`StoreFuture`]: the in-process engines answer at once,
+/// [`PostgresStore`] over the network. A snapshot is identified by the number
+/// [`Storage::begin`] returns; what it means is the engine's (the commit it reads at for
+/// the in-process engines, an open database transaction for PostgreSQL).
 pub trait Storage: Send + Sync + 'static {
     /// Declares the tables and their indexes; called once before any transaction, and
-    /// again whenever the schema changes (indexes are then rebuilt).
+    /// again whenever the schema changes (indexes are then rebuilt). A start-up step: it
+    /// may block the calling thread.
     fn set_schema(&self, schema: &Schema) -> Result<(), StoreError>;
 
-    /// Opens a snapshot at the latest commit and keeps its versions readable until
-    /// [`Storage::release`] is called with the same timestamp.
-    fn begin(&self) -> Timestamp;
+    /// Opens a snapshot at the latest commit and keeps it readable until
+    /// [`Storage::release`] is called with the same number. `writable`: the transaction
+    /// may commit writes (a mutation's), rather than only read (a query's).
+    fn begin(&self, writable: bool) -> Timestamp;
 
-    /// Releases a snapshot opened by [`Storage::begin`].
+    /// Releases a snapshot opened by [`Storage::begin`] (after its commit, or instead).
     fn release(&self, snapshot: Timestamp);
 
     /// The document with this id as of `snapshot`.
-    fn get(
-        &self,
+    fn get<'a>(
+        &'a self,
         snapshot: Timestamp,
-        id: &DocumentId,
-    ) -> Result<Option<Arc<Document>>, StoreError>;
+        id: &'a DocumentId,
+    ) -> StoreFuture<'a, Result<Option<Arc<Document>>, StoreError>>;
 
     /// Documents of `table` whose key in `index` lies in `range`, as of `snapshot`, in
     /// `order`, at most `limit` of them.
-    fn scan(
-        &self,
+    fn scan<'a>(
+        &'a self,
         snapshot: Timestamp,
-        table: &str,
-        index: &str,
-        range: &KeyRange,
+        table: &'a str,
+        index: &'a str,
+        range: &'a KeyRange,
         order: Order,
         limit: Option<usize>,
-    ) -> Result<Vec<Arc<Document>>, StoreError>;
+    ) -> StoreFuture<'a, Result<Vec<Arc<Document>>, StoreError>>;
 
     /// A fresh id for a new document of `table`, never handed out before.
-    fn allocate_id(&self, table: &str) -> DocumentId;
+    fn allocate_id<'a>(&'a self, table: &'a str)
+    -> StoreFuture<'a, Result<DocumentId, StoreError>>;
+
+    /// Locks the document `id` for the rest of the transaction `snapshot`, unless another
+    /// transaction holds it: then `false`, without waiting. The scheduler claims a job this
+    /// way before running it, so that runtimes sharing one database do not run it twice
+    /// at once. Engines used by one process only need no lock: the default says `true`.
+    fn try_lock<'a>(
+        &'a self,
+        snapshot: Timestamp,
+        id: &'a DocumentId,
+    ) -> StoreFuture<'a, Result<bool, StoreError>> {
+        let _ = (snapshot, id);
+        StoreFuture::ready(Ok(true))
+    }
 
     /// Validates the request's reads against every commit after its snapshot and, if none
     /// conflicts, applies its writes atomically as a new commit. Once this returns `Ok`,
     /// the commit is durable (for durable engines).
-    fn commit(&self, request: CommitRequest) -> Result<Timestamp, StoreError>;
+    fn commit(&self, request: CommitRequest) -> StoreFuture<'_, Result<Timestamp, StoreError>>;
+
+    /// For a store other processes commit to (a shared database): how often a scheduler
+    /// looks for due jobs it was not told about. `None` (the default): this process makes
+    /// every commit, so the scheduler is woken by them and never polls.
+    fn poll_interval(&self) -> Option<std::time::Duration> {
+        None
+    }
 }

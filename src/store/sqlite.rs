@@ -11,7 +11,9 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use serde_json::{Map, Value as Json};
 
 use super::memory::Persistence;
-use super::{CommitRequest, Document, MemoryStore, Order, Storage, StoreError, Timestamp, Write};
+use super::{
+    CommitRequest, Document, MemoryStore, Order, Storage, StoreError, StoreFuture, Timestamp, Write,
+};
 use crate::db::DocumentId;
 use crate::db::index::KeyRange;
 use crate::db::schema::Schema;
@@ -440,7 +442,7 @@ impl Storage for SqliteStore {
         self.memory.set_schema(schema)
     }
 
-    fn begin(&self) -> Timestamp {
+    fn begin(&self, _writable: bool) -> Timestamp {
         self.memory.begin()
     }
 
@@ -448,33 +450,38 @@ impl Storage for SqliteStore {
         self.memory.release(snapshot)
     }
 
-    fn get(
-        &self,
+    fn get<'a>(
+        &'a self,
         snapshot: Timestamp,
-        id: &DocumentId,
-    ) -> Result<Option<Arc<Document>>, StoreError> {
-        self.memory.get(snapshot, id)
+        id: &'a DocumentId,
+    ) -> StoreFuture<'a, Result<Option<Arc<Document>>, StoreError>> {
+        StoreFuture::ready(self.memory.get(snapshot, id))
     }
 
-    fn scan(
-        &self,
+    fn scan<'a>(
+        &'a self,
         snapshot: Timestamp,
-        table: &str,
-        index: &str,
-        range: &KeyRange,
+        table: &'a str,
+        index: &'a str,
+        range: &'a KeyRange,
         order: Order,
         limit: Option<usize>,
-    ) -> Result<Vec<Arc<Document>>, StoreError> {
-        self.memory
-            .scan(snapshot, table, index, range, order, limit)
+    ) -> StoreFuture<'a, Result<Vec<Arc<Document>>, StoreError>> {
+        StoreFuture::ready(
+            self.memory
+                .scan(snapshot, table, index, range, order, limit),
+        )
     }
 
-    fn allocate_id(&self, table: &str) -> DocumentId {
-        self.memory.allocate_id(table)
+    fn allocate_id<'a>(
+        &'a self,
+        table: &'a str,
+    ) -> StoreFuture<'a, Result<DocumentId, StoreError>> {
+        StoreFuture::ready(Ok(self.memory.allocate_id(table)))
     }
 
-    fn commit(&self, request: CommitRequest) -> Result<Timestamp, StoreError> {
-        self.memory.commit(request)
+    fn commit(&self, request: CommitRequest) -> StoreFuture<'_, Result<Timestamp, StoreError>> {
+        StoreFuture::ready(self.memory.commit(request))
     }
 }
 
@@ -499,13 +506,13 @@ mod tests {
     }
 
     fn commit(store: &SqliteStore, writes: Vec<Write>) -> Result<Timestamp, StoreError> {
-        let snapshot = store.begin();
-        let result = store.commit(CommitRequest {
+        let snapshot = store.memory.begin();
+        let result = store.memory.commit(CommitRequest {
             snapshot,
             reads: ReadSet::default(),
             writes,
         });
-        store.release(snapshot);
+        store.memory.release(snapshot);
         result
     }
 
@@ -520,7 +527,7 @@ mod tests {
         fields.insert("s".into(), Value::String("é\"\n".into()));
         let id = {
             let store = SqliteStore::open(&dir).unwrap();
-            let id = store.allocate_id("t");
+            let id = store.memory.allocate_id("t");
             assert_eq!(
                 commit(&store, vec![(id.clone(), Some(doc(&id, fields.clone())))]).unwrap(),
                 1
@@ -528,8 +535,8 @@ mod tests {
             id
         };
         let store = SqliteStore::open(&dir).unwrap();
-        let snapshot = store.begin();
-        let back = store.get(snapshot, &id).unwrap().unwrap();
+        let snapshot = store.memory.begin();
+        let back = store.memory.get(snapshot, &id).unwrap().unwrap();
         assert_eq!(back.creation_time, 1.5);
         assert_eq!(back.fields.len(), fields.len());
         assert!(matches!(back.fields["big"], Value::Int64(i64::MIN)));
@@ -541,10 +548,11 @@ mod tests {
         assert_eq!(back.fields["s"], Value::String("é\"\n".into()));
         // Scans work without a schema declared.
         let all = store
+            .memory
             .scan(snapshot, "t", "by_id", &KeyRange::all(), Order::Asc, None)
             .unwrap();
         assert_eq!(all.len(), 1);
-        store.release(snapshot);
+        store.memory.release(snapshot);
         drop(store);
         std::fs::remove_dir_all(&dir).unwrap();
     }
@@ -555,8 +563,8 @@ mod tests {
         let a = DocumentId::new("t", 1);
         {
             let store = SqliteStore::open(&dir).unwrap();
-            assert_eq!(store.allocate_id("t"), a);
-            let b = store.allocate_id("t");
+            assert_eq!(store.memory.allocate_id("t"), a);
+            let b = store.memory.allocate_id("t");
             commit(&store, vec![(a.clone(), Some(doc(&a, Object::new())))]).unwrap();
             commit(&store, vec![(b.clone(), Some(doc(&b, Object::new())))]).unwrap();
             // The highest number goes: the meta row must remember it.
@@ -564,17 +572,18 @@ mod tests {
         }
         {
             let store = SqliteStore::open(&dir).unwrap();
-            let snapshot = store.begin();
+            let snapshot = store.memory.begin();
             assert_eq!(snapshot, 3);
-            assert!(store.get(snapshot, &a).unwrap().is_some());
+            assert!(store.memory.get(snapshot, &a).unwrap().is_some());
             assert!(
                 store
+                    .memory
                     .get(snapshot, &DocumentId::new("t", 2))
                     .unwrap()
                     .is_none()
             );
-            store.release(snapshot);
-            let c = store.allocate_id("t");
+            store.memory.release(snapshot);
+            let c = store.memory.allocate_id("t");
             assert_eq!(c.number(), 3);
             // Commits without deletes leave the meta row behind.
             commit(&store, vec![(c.clone(), Some(doc(&c, Object::new())))]).unwrap();
@@ -586,15 +595,15 @@ mod tests {
             );
         }
         let store = SqliteStore::open(&dir).unwrap();
-        let snapshot = store.begin();
+        let snapshot = store.memory.begin();
         assert_eq!(
             snapshot, 5,
             "the latest commit timestamp comes from the documents"
         );
-        let back = store.get(snapshot, &a).unwrap().unwrap();
+        let back = store.memory.get(snapshot, &a).unwrap().unwrap();
         assert_eq!(back.fields["v"], Value::Int64(2));
-        store.release(snapshot);
-        assert_eq!(store.allocate_id("t").number(), 4);
+        store.memory.release(snapshot);
+        assert_eq!(store.memory.allocate_id("t").number(), 4);
         drop(store);
         std::fs::remove_dir_all(&dir).unwrap();
     }
