@@ -223,6 +223,28 @@ impl Runtime {
             .build()
     }
 
+    /// A runtime over the PostgreSQL database at `url` (see [`PostgresStore`]), with the
+    /// procedures and tables linked into the program. Creates or migrates convoke's tables
+    /// (schema `convoke`) before it returns. Several processes may share one database; use
+    /// [`PostgresStore::with_config`] for another schema, pool size or timeouts.
+    ///
+    /// Fails with [`StoreError::Unavailable`] if the database cannot be reached, and as
+    /// [`RuntimeBuilder::build`] does.
+    ///
+    /// ```no_run
+    /// let rt = convoke::Runtime::postgres("postgres://postgres@127.0.0.1:5432/app")?;
+    /// # Ok::<(), convoke::Error>(())
+    /// ```
+    ///
+    /// [`PostgresStore`]: crate::store::PostgresStore
+    /// [`PostgresStore::with_config`]: crate::store::PostgresStore::with_config
+    /// [`StoreError::Unavailable`]: crate::store::StoreError::Unavailable
+    pub fn postgres(url: &str) -> Result<Runtime> {
+        Runtime::builder()
+            .storage(crate::store::PostgresStore::connect(url)?)
+            .build()
+    }
+
     /// A handle on the same runtime (same store) whose calls run as `identity`:
     /// `ctx.auth().user_identity()` returns it, in the called procedure and in every call it
     /// makes.
@@ -714,16 +736,23 @@ impl Runtime {
                 let ctx = MutationCtx::new(&tx, &env, depth);
                 catch_panic(path, body.run(&ctx)).await
             };
-            let output = match output {
-                Ok(output) => output,
-                Err(e) => {
-                    logs.absorb(env.logs);
-                    return Err(e);
+            let committed = match output {
+                Ok(output) => {
+                    let scheduled = tx.scheduled_any();
+                    tx.commit().await.map(|_| (output, scheduled))
                 }
+                // The engine reported a conflict while the procedure ran (PostgreSQL does,
+                // at any statement): re-run it, whatever error the procedure made of it.
+                Err(e) => match tx.conflict() {
+                    Some(conflict) => Err(conflict),
+                    None => {
+                        logs.absorb(env.logs);
+                        return Err(e);
+                    }
+                },
             };
-            let scheduled = tx.scheduled_any();
-            match tx.commit().await {
-                Ok(_) => {
+            match committed {
+                Ok((output, scheduled)) => {
                     logs.absorb(env.logs);
                     if scheduled {
                         self.inner.scheduler.wake();

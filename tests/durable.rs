@@ -202,7 +202,7 @@ async fn commit(store: &SqliteStore, docs: Vec<Object>) -> Vec<DocumentId> {
     let mut ids = Vec::new();
     let mut writes = Vec::new();
     for (i, fields) in docs.into_iter().enumerate() {
-        let id = store.allocate_id("widgets").await.expect("an id");
+        let id = store.allocate_id(snapshot, "widgets").await.expect("an id");
         ids.push(id.clone());
         let doc = Document {
             id: id.clone(),

@@ -88,6 +88,19 @@ impl IndexFields {
         key
     }
 
+    /// A text that differs between indexes with different keys: `_id` for `by_id`, the
+    /// fields otherwise. Durable engines store it to notice a changed index.
+    pub fn definition(&self) -> String {
+        match self.system {
+            SystemIndex::ById => "_id".to_owned(),
+            SystemIndex::User => {
+                let mut parts = self.fields.clone();
+                parts.extend(["_creationTime".to_owned(), "_id".to_owned()]);
+                parts.join(",")
+            }
+        }
+    }
+
     /// The name of key position `i`, for error messages.
     fn position_name(&self, i: usize) -> &str {
         match self.system {

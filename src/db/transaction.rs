@@ -199,6 +199,11 @@ impl Transaction {
         self.doomed(self.db.store.try_lock(self.snapshot, id).await)
     }
 
+    /// The conflict an engine reported during this transaction, if any: it cannot commit.
+    pub(crate) fn conflict(&self) -> Option<StoreError> {
+        self.lock().conflict.clone()
+    }
+
     /// Passes on an engine's answer; a conflict dooms the transaction, which then fails to
     /// commit even if the procedure swallowed the error (PostgreSQL reports serialization
     /// failures at any statement, not only at commit).
@@ -316,7 +321,7 @@ impl Transaction {
         self.check_writable()?;
         check_user_fields(&fields)?;
         check_document_size(&fields)?;
-        let id = self.db.store.allocate_id(table).await?;
+        let id = self.doomed(self.db.store.allocate_id(self.snapshot, table).await)?;
         let doc = Document {
             id: id.clone(),
             creation_time: now_millis(),

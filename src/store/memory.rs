@@ -444,6 +444,7 @@ impl Storage for MemoryStore {
 
     fn allocate_id<'a>(
         &'a self,
+        _snapshot: Timestamp,
         table: &'a str,
     ) -> StoreFuture<'a, Result<DocumentId, StoreError>> {
         StoreFuture::ready(Ok(MemoryStore::allocate_id(self, table)))

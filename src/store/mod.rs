@@ -5,11 +5,14 @@
 //! commit made since its snapshot (optimistic concurrency control, serializable). The
 //! transaction layer ([`crate::db`]) sits on top and is the same for every engine.
 //!
-//! Engines: [`MemoryStore`] (in-memory, for tests and examples) and [`SqliteStore`]
+//! Engines: [`MemoryStore`] (in-memory, for tests and examples), [`SqliteStore`]
 //! (durable, in a data directory: the in-memory engine with every commit written to SQLite
-//! first).
+//! first) and [`PostgresStore`] (a PostgreSQL database shared by many processes, which
+//! checks serializability itself).
 
+mod document_json;
 mod memory;
+mod postgres;
 mod sqlite;
 
 use std::collections::HashSet;
@@ -19,6 +22,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 pub use memory::MemoryStore;
+pub use postgres::{PostgresConfig, PostgresStore};
 pub use sqlite::SqliteStore;
 
 use crate::db::DocumentId;
@@ -91,6 +95,22 @@ pub enum StoreError {
     /// The engine failed (I/O, corruption...).
     #[error("storage engine error: {0}")]
     Engine(String),
+    /// The database could not be reached: connection refused or lost, or no connection
+    /// free in time. Nothing was committed; the request can be tried again.
+    #[error("the database is unavailable: {reason}")]
+    Unavailable {
+        /// What went wrong.
+        reason: String,
+    },
+    /// The connection was lost while the database was committing: the commit may or may
+    /// not have been applied. (Not re-run, so that nothing is applied twice.)
+    #[error(
+        "the connection to the database was lost while committing; the commit may or may not have been applied: {reason}"
+    )]
+    CommitOutcomeUnknown {
+        /// What went wrong.
+        reason: String,
+    },
     /// A table declaration is invalid (checked at start-up).
     #[error("invalid schema for table '{table}': {reason}")]
     InvalidSchema {
@@ -160,6 +180,15 @@ impl StoreError {
     /// Whether a concurrent commit conflicted with the transaction.
     pub fn is_conflict(&self) -> bool {
         matches!(self, StoreError::Conflict { .. })
+    }
+
+    /// Whether the database could not be reached ([`StoreError::Unavailable`] or
+    /// [`StoreError::CommitOutcomeUnknown`]).
+    pub fn is_unavailable(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Unavailable { .. } | StoreError::CommitOutcomeUnknown { .. }
+        )
     }
 
     /// Whether a document was missing.
@@ -313,6 +342,16 @@ impl ReadSet {
         false
     }
 
+    /// The documents read by id.
+    pub fn documents(&self) -> impl Iterator<Item = &DocumentId> {
+        self.documents.iter()
+    }
+
+    /// The index ranges scanned.
+    pub fn ranges(&self) -> &[ReadRange] {
+        &self.ranges
+    }
+
     /// Whether nothing was read.
     pub fn is_empty(&self) -> bool {
         self.documents.is_empty() && self.ranges.is_empty()
@@ -429,9 +468,13 @@ pub trait Storage: Send + Sync + 'static {
         limit: Option<usize>,
     ) -> StoreFuture<'a, Result<Vec<Arc<Document>>, StoreError>>;
 
-    /// A fresh id for a new document of `table`, never handed out before.
-    fn allocate_id<'a>(&'a self, table: &'a str)
-    -> StoreFuture<'a, Result<DocumentId, StoreError>>;
+    /// A fresh id for a new document of `table`, never handed out before (by this or any
+    /// other process sharing the store), for the transaction `snapshot` to insert.
+    fn allocate_id<'a>(
+        &'a self,
+        snapshot: Timestamp,
+        table: &'a str,
+    ) -> StoreFuture<'a, Result<DocumentId, StoreError>>;
 
     /// Locks the document `id` for the rest of the transaction `snapshot`, unless another
     /// transaction holds it: then `false`, without waiting. The scheduler claims a job this

@@ -8,8 +8,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
-use serde_json::{Map, Value as Json};
 
+use super::document_json::{self, decode_fields};
 use super::memory::Persistence;
 use super::{
     CommitRequest, Document, MemoryStore, Order, Storage, StoreError, StoreFuture, Timestamp, Write,
@@ -17,7 +17,7 @@ use super::{
 use crate::db::DocumentId;
 use crate::db::index::KeyRange;
 use crate::db::schema::Schema;
-use crate::value::{self, Object, Value};
+use crate::value::Object;
 
 /// The database file inside the data directory.
 const FILE_NAME: &str = "convoke.sqlite3";
@@ -315,23 +315,9 @@ fn from_sql(n: i64) -> u64 {
     n as u64
 }
 
-/// A document's fields as Convex JSON text (lossless: int64, bytes, NaN and `-0.0` keep
-/// their type and value).
 fn encode_fields(fields: &Object) -> rusqlite::Result<String> {
-    let map: Map<String, Json> = fields
-        .iter()
-        .map(|(k, v)| (k.clone(), value::to_convex_json(v)))
-        .collect();
-    serde_json::to_string(&Json::Object(map))
-        .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))
-}
-
-fn decode_fields(text: &str) -> Result<Object, String> {
-    let json: Json = serde_json::from_str(text).map_err(|e| e.to_string())?;
-    match value::from_convex_json(json).map_err(|e| e.to_string())? {
-        Value::Object(fields) => Ok(fields),
-        other => Err(format!("fields are {}, not an object", other.type_name())),
-    }
+    document_json::encode_fields(fields)
+        .map_err(|e| rusqlite::Error::ToSqlConversionFailure(e.into()))
 }
 
 /// Writes commits to SQLite; called by the engine under its commit lock.
@@ -475,6 +461,7 @@ impl Storage for SqliteStore {
 
     fn allocate_id<'a>(
         &'a self,
+        _snapshot: Timestamp,
         table: &'a str,
     ) -> StoreFuture<'a, Result<DocumentId, StoreError>> {
         StoreFuture::ready(Ok(self.memory.allocate_id(table)))
@@ -489,6 +476,7 @@ impl Storage for SqliteStore {
 mod tests {
     use super::*;
     use crate::store::ReadSet;
+    use crate::value::Value;
 
     fn temp_dir(name: &str) -> PathBuf {
         let dir =

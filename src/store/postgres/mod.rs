@@ -1,0 +1,1342 @@
+//! The PostgreSQL engine: one database shared by any number of runtime processes.
+//!
+//! The same transaction model as the in-process engines, with PostgreSQL holding the data:
+//!
+//! - **Reads** run in a PostgreSQL `REPEATABLE READ` transaction, opened on a pooled
+//!   connection at the transaction's first read. Its first statement reads the number of
+//!   the latest commit, which is then the snapshot's commit number: PostgreSQL's snapshot
+//!   shows exactly the commits up to it.
+//! - **Writes** stay in the transaction layer until commit.
+//! - **Commit** is optimistic concurrency control with one committer at a time across every
+//!   process sharing the database (a PostgreSQL advisory lock, held for the commit only):
+//!   the transaction's read set (documents read by id, index ranges scanned) is checked in
+//!   SQL against the index keys every later commit changed, kept in `commit_keys`; if none
+//!   lies in what it read, its writes, their index entries and its own changed keys are
+//!   written, and it commits under the next commit number. Conflicts are exact, as in the
+//!   in-process engines (an insert next to a scanned range does not conflict, an insert
+//!   into it does), and the order of commits is the order of serialization. PostgreSQL's
+//!   own serialization failures and deadlocks, should a statement meet one, are conflicts
+//!   too: the runtime re-runs the mutation.
+//!
+//! Layout, in a schema of its own (`convoke` unless configured):
+//!
+//! - `documents (tbl, num, creation_time, fields)`: one row per document, its fields as
+//!   Convex JSON text (field order, int64, bytes and special floats kept);
+//! - `index_entries (tbl, idx, key, num)`: one row per document and index, `key` the index
+//!   key as bytes in key order (see `key.rs`), so indexed ranges, order and limits are one
+//!   index range scan in SQL and pagination never loads a table;
+//! - `indexes (tbl, idx, definition)`: the indexes the entries were built for; at start a
+//!   changed or new index is rebuilt, a removed one dropped;
+//! - `commit_log (seq, committed_at)` and `commit_keys (seq, tbl, idx, key)`: the recent
+//!   commits and the index keys each changed (old and new), for validation; pruned after
+//!   ten minutes (a transaction older than that conflicts and runs again);
+//! - `meta (key, value)`: the layout version, the latest commit number, the pruning mark;
+//! - the sequence `document_numbers`: document numbers, handed out in blocks.
+
+mod key;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fmt;
+use std::ops::{Bound, Range};
+use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::Duration;
+
+use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, PoolError, RecyclingMethod};
+use tokio_postgres::NoTls;
+use tokio_postgres::error::SqlState;
+use tokio_postgres::types::ToSql;
+
+use super::document_json;
+use super::{CommitRequest, Document, Order, ReadSet, Storage, StoreError, StoreFuture, Timestamp};
+use crate::db::DocumentId;
+use crate::db::index::{BY_ID, KeyPart, KeyRange};
+use crate::db::schema::Schema;
+use crate::value::Value;
+
+/// How a [`PostgresStore`] connects, and its limits.
+///
+/// ```
+/// use std::time::Duration;
+/// use convoke::store::PostgresConfig;
+/// let mut config = PostgresConfig::new("postgres://app@db.internal/prod");
+/// config.schema = "shop".to_owned();
+/// config.max_connections = 32;
+/// assert_eq!(config.acquire_timeout, Duration::from_secs(5));
+/// ```
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct PostgresConfig {
+    /// The database, as a `postgres://user:password@host:port/database` URL or a
+    /// `host=.. user=..` string (TLS is not supported yet: use a trusted network).
+    pub url: String,
+    /// The PostgreSQL schema holding convoke's tables (default `convoke`); created if
+    /// missing. Runtimes sharing data use the same one.
+    pub schema: String,
+    /// Connections in the pool (default 16). Each running transaction holds one.
+    pub max_connections: usize,
+    /// How long opening a connection may take (default 5 s).
+    pub connect_timeout: Duration,
+    /// How long a transaction waits for a free connection before failing with
+    /// [`StoreError::Unavailable`] (default 5 s).
+    pub acquire_timeout: Duration,
+    /// The longest a single statement may run (default 30 s).
+    pub statement_timeout: Duration,
+    /// How often the scheduler looks for due jobs other processes scheduled (default 1 s;
+    /// jobs this process schedules wake it at once).
+    pub poll_interval: Duration,
+}
+
+impl PostgresConfig {
+    /// The defaults, for the database at `url`.
+    pub fn new(url: impl Into<String>) -> Self {
+        PostgresConfig {
+            url: url.into(),
+            schema: "convoke".to_owned(),
+            max_connections: 16,
+            connect_timeout: Duration::from_secs(5),
+            acquire_timeout: Duration::from_secs(5),
+            statement_timeout: Duration::from_secs(30),
+            poll_interval: Duration::from_secs(1),
+        }
+    }
+}
+
+/// The PostgreSQL engine. See the [module documentation](self).
+///
+/// ```no_run
+/// use convoke::{Runtime, store::PostgresStore};
+/// let rt = Runtime::builder()
+///     .storage(PostgresStore::connect("postgres://postgres@127.0.0.1:5432/app")?)
+///     .build()?; // creates or migrates the tables
+/// // or, the same: Runtime::postgres("postgres://postgres@127.0.0.1:5432/app")?
+/// # Ok::<(), convoke::Error>(())
+/// ```
+pub struct PostgresStore {
+    pool: Pool,
+    pg_config: tokio_postgres::Config,
+    config: PostgresConfig,
+    sql: Statements,
+    schema: RwLock<Arc<Schema>>,
+    open: Mutex<HashMap<u64, Arc<tokio::sync::Mutex<OpenTransaction>>>>,
+    next_handle: AtomicU64,
+    /// Document numbers taken from the sequence and not handed out yet.
+    numbers: Mutex<Range<u64>>,
+    /// Commits made by this store: every [`PRUNE_EVERY`]th also prunes the commit log.
+    commits: AtomicU64,
+}
+
+impl fmt::Debug for PostgresStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PostgresStore")
+            .field("schema", &self.config.schema)
+            .field("max_connections", &self.config.max_connections)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Document numbers taken from the sequence at a time (its increment).
+const NUMBER_BLOCK: u64 = 64;
+
+/// How often (in this process's commits) a commit also prunes the commit log of commits
+/// older than [`COMMIT_LOG_RETENTION`].
+const PRUNE_EVERY: u64 = 256;
+
+/// How long commits are kept for validation: a transaction whose snapshot is older than
+/// the pruned commits conflicts (statements time out much sooner).
+const COMMIT_LOG_RETENTION: &str = "10 minutes";
+
+/// Why a commit did not happen.
+enum CommitFailure {
+    /// A commit since the snapshot changed what the transaction read (in this table, if
+    /// known), or the snapshot is older than the commit log.
+    Conflict(Option<String>),
+    /// PostgreSQL failed, at this phase.
+    Postgres(Phase, tokio_postgres::Error),
+}
+
+/// A read set as half-open byte ranges of index keys, `[low, high)`, the columns of the
+/// validation statement. A document read by id is the range of its `by_id` key.
+struct ReadRanges {
+    tables: Vec<String>,
+    indexes: Vec<String>,
+    lows: Vec<Vec<u8>>,
+    highs: Vec<Vec<u8>>,
+}
+
+impl ReadRanges {
+    fn new(reads: &ReadSet) -> Self {
+        let mut ranges = ReadRanges {
+            tables: Vec::new(),
+            indexes: Vec::new(),
+            lows: Vec::new(),
+            highs: Vec::new(),
+        };
+        for id in reads.documents() {
+            let key = key::encode(&[KeyPart::Value(Value::Int64(to_sql(id.number())))]);
+            let high = next_after(key.clone());
+            ranges.push(id.table(), BY_ID, key, high);
+        }
+        for read in reads.ranges() {
+            let bounds = read.range.map_bounds();
+            if KeyRange::is_empty_map_range(&bounds) {
+                continue;
+            }
+            let low = match &bounds.0 {
+                Bound::Unbounded => Vec::new(),
+                Bound::Included(k) => key::encode(k),
+                Bound::Excluded(k) => next_after(key::encode(k)),
+            };
+            let high = match &bounds.1 {
+                Bound::Unbounded => vec![0xFF],
+                Bound::Included(k) => next_after(key::encode(k)),
+                Bound::Excluded(k) => key::encode(k),
+            };
+            ranges.push(&read.table, &read.index, low, high);
+        }
+        ranges
+    }
+
+    fn push(&mut self, table: &str, index: &str, low: Vec<u8>, high: Vec<u8>) {
+        self.tables.push(table.to_owned());
+        self.indexes.push(index.to_owned());
+        self.lows.push(low);
+        self.highs.push(high);
+    }
+}
+
+/// The least byte string greater than `bytes`: `bytes` followed by `0x00`.
+fn next_after(mut bytes: Vec<u8>) -> Vec<u8> {
+    bytes.push(0x00);
+    bytes
+}
+
+/// The layout this version of convoke writes; older ones are migrated at start.
+const LAYOUT_VERSION: i64 = 1;
+
+/// One convoke transaction's PostgreSQL side.
+struct OpenTransaction {
+    writable: bool,
+    /// Taken from the pool at the first statement; `BEGIN` has been sent on it.
+    connection: Option<Object>,
+    /// The latest commit the snapshot shows (read with the snapshot's first statement).
+    snapshot_commit: i64,
+    /// Set by the first failure: PostgreSQL refuses every later statement of the
+    /// transaction, so each later operation fails the same way.
+    failed: Option<StoreError>,
+    /// Numbers this transaction allocated: their documents are new (no old row, no old
+    /// index entries).
+    allocated: HashSet<u64>,
+}
+
+impl Drop for OpenTransaction {
+    fn drop(&mut self) {
+        // Still open (not committed, not rolled back): the connection must not serve
+        // another transaction; closing it makes PostgreSQL roll back.
+        if let Some(connection) = self.connection.take() {
+            drop(Object::take(connection));
+        }
+    }
+}
+
+impl PostgresStore {
+    /// A store on the database at `url` with the default [`PostgresConfig`]. Connections
+    /// are opened when needed; the tables are created or migrated when a runtime is built
+    /// on the store.
+    pub fn connect(url: &str) -> Result<Self, StoreError> {
+        Self::with_config(PostgresConfig::new(url))
+    }
+
+    /// A store with this configuration.
+    pub fn with_config(config: PostgresConfig) -> Result<Self, StoreError> {
+        if !is_identifier(&config.schema) {
+            return Err(StoreError::Engine(format!(
+                "'{}' is not a valid schema name: use lowercase letters, digits and '_', starting with a letter or '_'",
+                config.schema
+            )));
+        }
+        let mut pg_config: tokio_postgres::Config = config
+            .url
+            .parse()
+            .map_err(|e| StoreError::Engine(format!("invalid PostgreSQL URL: {e}")))?;
+        pg_config.connect_timeout(config.connect_timeout);
+        if pg_config.get_application_name().is_none() {
+            pg_config.application_name("convoke");
+        }
+        let options = format!(
+            "{} -c statement_timeout={} -c idle_in_transaction_session_timeout={}",
+            pg_config.get_options().unwrap_or(""),
+            config.statement_timeout.as_millis(),
+            (config.statement_timeout * 2).as_millis(),
+        );
+        pg_config.options(options.trim());
+        let manager = Manager::from_config(
+            pg_config.clone(),
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(config.max_connections.max(1))
+            .wait_timeout(Some(config.acquire_timeout))
+            .create_timeout(Some(config.connect_timeout))
+            .recycle_timeout(Some(config.connect_timeout))
+            .runtime(deadpool_postgres::Runtime::Tokio1)
+            .build()
+            .map_err(|e| StoreError::Engine(format!("cannot create the connection pool: {e}")))?;
+        Ok(PostgresStore {
+            pool,
+            pg_config,
+            sql: Statements::new(&config.schema),
+            config,
+            schema: RwLock::new(Arc::new(Schema::default())),
+            open: Mutex::new(HashMap::new()),
+            next_handle: AtomicU64::new(1),
+            numbers: Mutex::new(0..0),
+            commits: AtomicU64::new(0),
+        })
+    }
+
+    /// The configuration the store was made with.
+    pub fn config(&self) -> &PostgresConfig {
+        &self.config
+    }
+
+    fn schema(&self) -> Arc<Schema> {
+        self.schema
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    fn transaction(
+        &self,
+        handle: Timestamp,
+    ) -> Result<Arc<tokio::sync::Mutex<OpenTransaction>>, StoreError> {
+        self.open
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&handle)
+            .cloned()
+            .ok_or_else(|| StoreError::Engine(format!("no open transaction {handle}")))
+    }
+
+    /// The transaction's connection, taken from the pool and begun at its first use.
+    async fn connection<'t>(&self, tx: &'t mut OpenTransaction) -> Result<&'t Object, StoreError> {
+        if let Some(failed) = &tx.failed {
+            return Err(failed.clone());
+        }
+        if tx.connection.is_none() {
+            let connection = self.pool.get().await.map_err(|e| pool_error(&e))?;
+            let begin = if tx.writable {
+                &self.sql.begin_snapshot
+            } else {
+                &self.sql.begin_read_only_snapshot
+            };
+            let snapshot = match connection.simple_query(begin).await {
+                Ok(messages) => messages.iter().find_map(|m| match m {
+                    tokio_postgres::SimpleQueryMessage::Row(row) => {
+                        row.get(0).and_then(|v| v.parse::<i64>().ok())
+                    }
+                    _ => None,
+                }),
+                Err(e) => {
+                    let error = classify(&e, "", Phase::Begin);
+                    // A connection that failed this early is not returned to the pool.
+                    drop(Object::take(connection));
+                    return Err(error);
+                }
+            };
+            let Some(snapshot) = snapshot else {
+                drop(Object::take(connection));
+                return Err(StoreError::Engine(format!(
+                    "schema '{}' has no commit number: was it created by convoke?",
+                    self.config.schema
+                )));
+            };
+            tx.snapshot_commit = snapshot;
+            tx.connection = Some(connection);
+        }
+        match &tx.connection {
+            Some(connection) => Ok(connection),
+            None => Err(StoreError::Engine("no connection".to_owned())),
+        }
+    }
+
+    /// Records a failure: the transaction's later operations fail with it too.
+    fn failed(tx: &mut OpenTransaction, error: StoreError) -> StoreError {
+        tx.failed.get_or_insert(error).clone()
+    }
+
+    async fn get_document(
+        &self,
+        handle: Timestamp,
+        id: &DocumentId,
+    ) -> Result<Option<Arc<Document>>, StoreError> {
+        let entry = self.transaction(handle)?;
+        let mut tx = entry.lock().await;
+        let connection = self.connection(&mut tx).await?;
+        let result = async {
+            let statement = connection.prepare_cached(&self.sql.get).await?;
+            connection
+                .query_opt(&statement, &[&id.table(), &to_sql(id.number())])
+                .await
+        }
+        .await;
+        let row = match result {
+            Ok(row) => row,
+            Err(e) => return Err(Self::failed(&mut tx, classify(&e, id.table(), Phase::Read))),
+        };
+        row.map(|row| document(id.clone(), row.get(0), row.get(1)).map(Arc::new))
+            .transpose()
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn scan_documents(
+        &self,
+        handle: Timestamp,
+        table: &str,
+        index: &str,
+        range: &KeyRange,
+        order: Order,
+        limit: Option<usize>,
+    ) -> Result<Vec<Arc<Document>>, StoreError> {
+        let defs = self.schema().table(table);
+        if defs.get(index).is_none() {
+            return Err(StoreError::UnknownIndex {
+                table: table.to_owned(),
+                index: index.to_owned(),
+                available: defs.names(),
+            });
+        }
+        let bounds = range.map_bounds();
+        if KeyRange::is_empty_map_range(&bounds) || limit == Some(0) {
+            return Ok(Vec::new());
+        }
+        let (lower, lower_inclusive) = match &bounds.0 {
+            Bound::Unbounded => (Vec::new(), true),
+            Bound::Included(k) => (key::encode(k), true),
+            Bound::Excluded(k) => (key::encode(k), false),
+        };
+        let (upper, upper_inclusive) = match &bounds.1 {
+            // Every key starts with a type tag below 0xFF.
+            Bound::Unbounded => (vec![0xFF], false),
+            Bound::Included(k) => (key::encode(k), true),
+            Bound::Excluded(k) => (key::encode(k), false),
+        };
+        let sql = self.sql.scan(lower_inclusive, upper_inclusive, order);
+        let limit = limit.map(|n| i64::try_from(n).unwrap_or(i64::MAX));
+        let entry = self.transaction(handle)?;
+        let mut tx = entry.lock().await;
+        let connection = self.connection(&mut tx).await?;
+        let result = async {
+            let statement = connection.prepare_cached(sql).await?;
+            connection
+                .query(&statement, &[&table, &index, &lower, &upper, &limit])
+                .await
+        }
+        .await;
+        let rows = match result {
+            Ok(rows) => rows,
+            Err(e) => return Err(Self::failed(&mut tx, classify(&e, table, Phase::Read))),
+        };
+        let table: Arc<str> = Arc::from(table);
+        rows.iter()
+            .map(|row| {
+                let id = DocumentId::new(table.clone(), from_sql(row.get(0)));
+                document(id, row.get(1), row.get(2)).map(Arc::new)
+            })
+            .collect()
+    }
+
+    async fn next_number(&self, handle: Timestamp, table: &str) -> Result<u64, StoreError> {
+        let entry = self.transaction(handle)?;
+        let mut tx = entry.lock().await;
+        let cached = self
+            .numbers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .next();
+        let number = match cached {
+            Some(n) => n,
+            None => {
+                let connection = self.connection(&mut tx).await?;
+                let result = async {
+                    let statement = connection.prepare_cached(&self.sql.next_block).await?;
+                    connection.query_one(&statement, &[]).await
+                }
+                .await;
+                let first = match result {
+                    Ok(row) => from_sql(row.get(0)),
+                    Err(e) => {
+                        return Err(Self::failed(&mut tx, classify(&e, table, Phase::Read)));
+                    }
+                };
+                // Another transaction may have refilled meanwhile: the rest of its block is
+                // lost (numbers need to be unique, not dense).
+                *self.numbers.lock().unwrap_or_else(PoisonError::into_inner) =
+                    first + 1..first + NUMBER_BLOCK;
+                first
+            }
+        };
+        tx.allocated.insert(number);
+        Ok(number)
+    }
+
+    async fn lock_document(&self, handle: Timestamp, id: &DocumentId) -> Result<bool, StoreError> {
+        let entry = self.transaction(handle)?;
+        let mut tx = entry.lock().await;
+        if !tx.writable {
+            return Err(StoreError::ReadOnly);
+        }
+        let connection = self.connection(&mut tx).await?;
+        let result = async {
+            let statement = connection.prepare_cached(&self.sql.lock).await?;
+            connection
+                .query_opt(&statement, &[&id.table(), &to_sql(id.number())])
+                .await
+        }
+        .await;
+        match result {
+            Ok(row) => Ok(row.is_some()),
+            Err(e) => Err(Self::failed(&mut tx, classify(&e, id.table(), Phase::Read))),
+        }
+    }
+
+    async fn commit_writes(&self, request: CommitRequest) -> Result<Timestamp, StoreError> {
+        let entry = self.transaction(request.snapshot)?;
+        let mut tx = entry.lock().await;
+        if let Some(failed) = &tx.failed {
+            return Err(failed.clone());
+        }
+        let table = request
+            .writes
+            .first()
+            .map(|(id, _)| id.table().to_owned())
+            .unwrap_or_default();
+        let rows = WriteRows::new(&request, &self.schema(), &tx.allocated)?;
+        let reads = ReadRanges::new(&request.reads);
+        // The snapshot's transaction ends: the commit runs in a transaction of its own that
+        // sees every commit (`READ COMMITTED`), on the same connection.
+        let had_snapshot = tx.connection.is_some();
+        let connection = match tx.connection.take() {
+            Some(connection) => connection,
+            None => self.pool.get().await.map_err(|e| pool_error(&e))?,
+        };
+        let prune = self
+            .commits
+            .fetch_add(1, AtomicOrdering::Relaxed)
+            .is_multiple_of(PRUNE_EVERY);
+        let outcome = self
+            .commit_on(
+                &connection,
+                had_snapshot,
+                tx.snapshot_commit,
+                &reads,
+                &rows,
+                prune,
+            )
+            .await;
+        let error = match outcome {
+            Ok(()) => return Ok(request.snapshot),
+            Err(CommitFailure::Conflict(conflict_table)) => StoreError::Conflict {
+                table: conflict_table.unwrap_or(table),
+            },
+            Err(CommitFailure::Postgres(phase, e)) => classify(&e, &table, phase),
+        };
+        if connection.is_closed() {
+            drop(Object::take(connection));
+        } else {
+            // Back to the pool only once nothing of this transaction is left open.
+            tx.connection = Some(connection);
+        }
+        Err(Self::failed(&mut tx, error))
+    }
+
+    /// Validates and writes one commit on `connection`, in two round trips: the commit
+    /// lock and the validation, then the writes and `COMMIT`.
+    async fn commit_on(
+        &self,
+        connection: &Object,
+        had_snapshot: bool,
+        snapshot_commit: i64,
+        reads: &ReadRanges,
+        rows: &WriteRows,
+        prune: bool,
+    ) -> Result<(), CommitFailure> {
+        let sql = &self.sql;
+        let failed = |phase| move |e| CommitFailure::Postgres(phase, e);
+        let begin = if had_snapshot {
+            "ROLLBACK; BEGIN ISOLATION LEVEL READ COMMITTED"
+        } else {
+            "BEGIN ISOLATION LEVEL READ COMMITTED"
+        };
+        let (lock, validate) = tokio::try_join!(
+            connection.prepare_cached(&sql.commit_lock),
+            connection.prepare_cached(&sql.validate),
+        )
+        .map_err(failed(Phase::Begin))?;
+        let check: [&(dyn ToSql + Sync); 5] = [
+            &reads.tables,
+            &reads.indexes,
+            &reads.lows,
+            &reads.highs,
+            &snapshot_commit,
+        ];
+        let lock_params: [&(dyn ToSql + Sync); 1] = [&self.config.schema];
+        let (_, _, validation) = tokio::try_join!(
+            connection.batch_execute(begin),
+            connection.execute(&lock, &lock_params),
+            connection.query_one(&validate, &check),
+        )
+        .map_err(failed(Phase::Begin))?;
+        let conflict: Option<String> = validation.get(0);
+        let too_old: bool = validation.get(1);
+        if conflict.is_some() || (too_old && !reads.tables.is_empty()) {
+            connection
+                .batch_execute("ROLLBACK")
+                .await
+                .map_err(failed(Phase::Begin))?;
+            return Err(CommitFailure::Conflict(conflict));
+        }
+        let mut batch: Vec<(&str, Vec<&(dyn ToSql + Sync)>)> = Vec::with_capacity(8);
+        batch.push((&sql.next_commit, Vec::new()));
+        if !rows.written_numbers.is_empty() {
+            batch.push((
+                &sql.delete_entries,
+                vec![&rows.written_tables, &rows.written_numbers],
+            ));
+        }
+        if !rows.deleted_numbers.is_empty() {
+            batch.push((
+                &sql.delete_documents,
+                vec![&rows.deleted_tables, &rows.deleted_numbers],
+            ));
+        }
+        if !rows.updated.numbers.is_empty() {
+            batch.push((&sql.update_documents, rows.updated.params().to_vec()));
+        }
+        if !rows.inserted.numbers.is_empty() {
+            batch.push((&sql.insert_documents, rows.inserted.params().to_vec()));
+        }
+        if !rows.entry_numbers.is_empty() {
+            batch.push((
+                &sql.insert_entries,
+                vec![
+                    &rows.entry_tables,
+                    &rows.entry_indexes,
+                    &rows.entry_keys,
+                    &rows.entry_numbers,
+                ],
+            ));
+        }
+        if prune {
+            batch.push((&sql.prune_log, Vec::new()));
+            batch.push((&sql.prune_keys, Vec::new()));
+        }
+        let statements = futures::future::join_all(
+            batch
+                .iter()
+                .map(|(text, _)| connection.prepare_cached(text)),
+        )
+        .await
+        .into_iter()
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(failed(Phase::Commit))?;
+        // Sent together with `COMMIT` (tokio-postgres pipelines statements polled at once;
+        // PostgreSQL runs them in order). The first failure in that order is the cause:
+        // the statements after it fail because the transaction was aborted, and `COMMIT`
+        // then rolls back.
+        let (results, committed) = tokio::join!(
+            futures::future::join_all(
+                statements
+                    .iter()
+                    .zip(&batch)
+                    .map(|(statement, (_, params))| connection.execute(statement, params)),
+            ),
+            connection.batch_execute("COMMIT"),
+        );
+        for result in results {
+            result.map_err(failed(Phase::Commit))?;
+        }
+        committed.map_err(failed(Phase::Commit))
+    }
+
+    /// Creates or migrates the tables and brings every index up to `schema`: one
+    /// transaction on a connection of its own, under an advisory lock, so processes
+    /// starting together migrate one after the other.
+    async fn migrate(&self, schema: &Schema) -> Result<(), StoreError> {
+        let (mut client, connection) = self
+            .pg_config
+            .connect(NoTls)
+            .await
+            .map_err(|e| classify(&e, "", Phase::Begin))?;
+        let driver = tokio::spawn(connection);
+        let result = migrate_on(&mut client, &self.sql, &self.config.schema, schema).await;
+        drop(client);
+        let _ = driver.await;
+        result
+    }
+}
+
+async fn migrate_on(
+    client: &mut tokio_postgres::Client,
+    sql: &Statements,
+    schema_name: &str,
+    schema: &Schema,
+) -> Result<(), StoreError> {
+    let fail = |what: &str, e: tokio_postgres::Error| {
+        StoreError::Engine(format!(
+            "cannot {what} in schema '{schema_name}': {}",
+            describe(&e)
+        ))
+    };
+    let tx = client
+        .transaction()
+        .await
+        .map_err(|e| classify(&e, "", Phase::Begin))?;
+    // The commit lock: no commit runs while indexes are rebuilt.
+    tx.execute(&sql.commit_lock, &[&schema_name])
+        .await
+        .map_err(|e| fail("lock the schema", e))?;
+    tx.batch_execute(&sql.create_meta)
+        .await
+        .map_err(|e| fail("create the tables", e))?;
+    let layout: Option<i64> = tx
+        .query_opt(&sql.layout, &[])
+        .await
+        .map_err(|e| fail("read the layout version", e))?
+        .map(|row| row.get(0));
+    match layout {
+        None => {
+            tx.batch_execute(&sql.create_tables)
+                .await
+                .map_err(|e| fail("create the tables", e))?;
+        }
+        Some(v) if v > LAYOUT_VERSION => {
+            return Err(StoreError::Engine(format!(
+                "schema '{schema_name}' has layout {v}, written by a newer convoke (this one knows layout {LAYOUT_VERSION})"
+            )));
+        }
+        // Later layouts: `Some(1) => { migrate to 2 }`, each step ending at its version.
+        Some(_) => {}
+    }
+    // The indexes the stored entries were built for, by table.
+    let mut stored: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+    for row in tx
+        .query(&sql.stored_indexes, &[])
+        .await
+        .map_err(|e| fail("read the indexes", e))?
+    {
+        stored
+            .entry(row.get(0))
+            .or_default()
+            .insert(row.get(1), row.get(2));
+    }
+    let mut tables: Vec<String> = schema.table_names().map(str::to_owned).collect();
+    tables.extend(stored.keys().cloned());
+    tables.sort();
+    tables.dedup();
+    let system: BTreeMap<String, String> = crate::db::schema::TableIndexes::system()
+        .iter()
+        .map(|(name, fields)| (name.to_owned(), fields.definition()))
+        .collect();
+    for table in tables {
+        let defs = schema.table(&table);
+        let wanted: BTreeMap<String, String> = defs
+            .iter()
+            .map(|(name, fields)| (name.to_owned(), fields.definition()))
+            .collect();
+        // A table without rows here has only ever had the system indexes.
+        let have = stored.get(&table).unwrap_or(&system);
+        if *have == wanted {
+            continue;
+        }
+        for (name, definition) in have {
+            if wanted.get(name) != Some(definition) {
+                tx.execute(&sql.drop_index_entries, &[&table, name])
+                    .await
+                    .map_err(|e| fail("drop an index", e))?;
+            }
+        }
+        let rebuild: Vec<&str> = wanted
+            .iter()
+            .filter(|(name, definition)| have.get(*name) != Some(definition))
+            .map(|(name, _)| name.as_str())
+            .collect();
+        backfill(&tx, sql, &table, &defs, &rebuild)
+            .await
+            .map_err(|e| fail("build an index", e))?;
+        tx.execute(&sql.forget_indexes, &[&table])
+            .await
+            .map_err(|e| fail("record the indexes", e))?;
+        for (name, definition) in &wanted {
+            tx.execute(&sql.record_index, &[&table, name, definition])
+                .await
+                .map_err(|e| fail("record the indexes", e))?;
+        }
+    }
+    tx.commit()
+        .await
+        .map_err(|e| fail("commit the migration", e))
+}
+
+/// Builds the entries of `indexes` for every document of `table`, in batches.
+async fn backfill(
+    tx: &tokio_postgres::Transaction<'_>,
+    sql: &Statements,
+    table: &str,
+    defs: &crate::db::schema::TableIndexes,
+    indexes: &[&str],
+) -> Result<(), tokio_postgres::Error> {
+    if indexes.is_empty() {
+        return Ok(());
+    }
+    const BATCH: i64 = 1000;
+    let mut after: i64 = i64::MIN;
+    loop {
+        let rows = tx
+            .query(&sql.documents_after, &[&table, &after, &BATCH])
+            .await?;
+        let Some(last) = rows.last() else {
+            return Ok(());
+        };
+        after = last.get(0);
+        let mut entries = EntryRows::default();
+        for row in &rows {
+            let id = DocumentId::new(table, from_sql(row.get(0)));
+            // A document that does not decode gets no entry; reading it reports the error.
+            let Ok(doc) = document(id, row.get(1), row.get(2)) else {
+                continue;
+            };
+            for name in indexes {
+                if let Some(fields) = defs.get(name) {
+                    entries.push(table, name, key::encode(&fields.key(&doc)), doc.id.number());
+                }
+            }
+        }
+        tx.execute(
+            &sql.backfill_entries,
+            &[
+                &entries.tables,
+                &entries.indexes,
+                &entries.keys,
+                &entries.numbers,
+            ],
+        )
+        .await?;
+    }
+}
+
+/// Index entries as the columns of an `unnest(..)` insert.
+#[derive(Default)]
+struct EntryRows {
+    tables: Vec<String>,
+    indexes: Vec<String>,
+    keys: Vec<Vec<u8>>,
+    numbers: Vec<i64>,
+}
+
+impl EntryRows {
+    fn push(&mut self, table: &str, index: &str, key: Vec<u8>, number: u64) {
+        self.tables.push(table.to_owned());
+        self.indexes.push(index.to_owned());
+        self.keys.push(key);
+        self.numbers.push(to_sql(number));
+    }
+}
+
+/// A commit's writes as the columns of array statements.
+struct WriteRows {
+    /// Every written document: its old index entries go.
+    written_tables: Vec<String>,
+    written_numbers: Vec<i64>,
+    deleted_tables: Vec<String>,
+    deleted_numbers: Vec<i64>,
+    /// Documents this transaction created.
+    inserted: DocumentRows,
+    /// Documents that existed before.
+    updated: DocumentRows,
+    entry_tables: Vec<String>,
+    entry_indexes: Vec<String>,
+    entry_keys: Vec<Vec<u8>>,
+    entry_numbers: Vec<i64>,
+}
+
+impl WriteRows {
+    fn new(
+        request: &CommitRequest,
+        schema: &Schema,
+        allocated: &HashSet<u64>,
+    ) -> Result<Self, StoreError> {
+        let n = request.writes.len();
+        let mut rows = WriteRows {
+            written_tables: Vec::with_capacity(n),
+            written_numbers: Vec::with_capacity(n),
+            deleted_tables: Vec::new(),
+            deleted_numbers: Vec::new(),
+            inserted: DocumentRows::default(),
+            updated: DocumentRows::default(),
+            entry_tables: Vec::with_capacity(3 * n),
+            entry_indexes: Vec::with_capacity(3 * n),
+            entry_keys: Vec::with_capacity(3 * n),
+            entry_numbers: Vec::with_capacity(3 * n),
+        };
+        let mut indexes: HashMap<&str, Arc<crate::db::schema::TableIndexes>> = HashMap::new();
+        for (id, doc) in &request.writes {
+            let table = id.table();
+            let number = to_sql(id.number());
+            let new = allocated.contains(&id.number());
+            if !new {
+                rows.written_tables.push(table.to_owned());
+                rows.written_numbers.push(number);
+            }
+            let Some(doc) = doc else {
+                // Inserted and deleted again in this transaction: nothing to write.
+                if !new {
+                    rows.deleted_tables.push(table.to_owned());
+                    rows.deleted_numbers.push(number);
+                }
+                continue;
+            };
+            let fields = document_json::encode_fields(&doc.fields).map_err(StoreError::Engine)?;
+            let docs = if new {
+                &mut rows.inserted
+            } else {
+                &mut rows.updated
+            };
+            docs.tables.push(table.to_owned());
+            docs.numbers.push(number);
+            docs.creation_times.push(doc.creation_time);
+            docs.fields.push(fields);
+            let defs = indexes.entry(table).or_insert_with(|| schema.table(table));
+            for (name, fields) in defs.iter() {
+                rows.entry_tables.push(table.to_owned());
+                rows.entry_indexes.push(name.to_owned());
+                rows.entry_keys.push(key::encode(&fields.key(doc)));
+                rows.entry_numbers.push(number);
+            }
+        }
+        Ok(rows)
+    }
+}
+
+/// Documents as the columns of an `unnest(..)` insert.
+#[derive(Default)]
+struct DocumentRows {
+    tables: Vec<String>,
+    numbers: Vec<i64>,
+    creation_times: Vec<f64>,
+    fields: Vec<String>,
+}
+
+impl DocumentRows {
+    fn params(&self) -> [&(dyn ToSql + Sync); 4] {
+        [
+            &self.tables,
+            &self.numbers,
+            &self.creation_times,
+            &self.fields,
+        ]
+    }
+}
+
+/// The SQL statements, with the schema name in them.
+struct Statements {
+    begin_snapshot: String,
+    begin_read_only_snapshot: String,
+    commit_lock: String,
+    validate: String,
+    next_commit: String,
+    prune_log: String,
+    prune_keys: String,
+    backfill_entries: String,
+    create_meta: String,
+    layout: String,
+    create_tables: String,
+    stored_indexes: String,
+    drop_index_entries: String,
+    forget_indexes: String,
+    record_index: String,
+    documents_after: String,
+    get: String,
+    /// By `[lower inclusive][upper inclusive][descending]`.
+    scans: [[[String; 2]; 2]; 2],
+    next_block: String,
+    lock: String,
+    delete_entries: String,
+    delete_documents: String,
+    update_documents: String,
+    insert_documents: String,
+    insert_entries: String,
+}
+
+impl Statements {
+    fn new(schema: &str) -> Self {
+        let s = format!("\"{schema}\"");
+        let scan = |lower: bool, upper: bool, desc: bool| {
+            format!(
+                "SELECT d.num, d.creation_time, d.fields FROM {s}.index_entries e \
+                 JOIN {s}.documents d ON d.tbl = e.tbl AND d.num = e.num \
+                 WHERE e.tbl = $1 AND e.idx = $2 AND e.key {} $3 AND e.key {} $4 \
+                 ORDER BY e.key {} LIMIT $5",
+                if lower { ">=" } else { ">" },
+                if upper { "<=" } else { "<" },
+                if desc { "DESC" } else { "ASC" },
+            )
+        };
+        let by_bounds = |lower: bool| {
+            [
+                [scan(lower, false, false), scan(lower, false, true)],
+                [scan(lower, true, false), scan(lower, true, true)],
+            ]
+        };
+        let commit = format!("(SELECT value FROM {s}.meta WHERE key = 'commit_seq')");
+        Statements {
+            begin_snapshot: format!(
+                "BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT value FROM {s}.meta WHERE key = 'commit_seq'"
+            ),
+            begin_read_only_snapshot: format!(
+                "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SELECT value FROM {s}.meta WHERE key = 'commit_seq'"
+            ),
+            commit_lock: "SELECT pg_advisory_xact_lock(hashtext('convoke'), hashtext($1))"
+                .to_owned(),
+            validate: format!(
+                "SELECT (SELECT c.tbl FROM {s}.commit_keys c \
+                 JOIN unnest($1::text[], $2::text[], $3::bytea[], $4::bytea[]) AS r(tbl, idx, low, high) \
+                 ON c.tbl = r.tbl AND c.idx = r.idx AND c.key >= r.low AND c.key < r.high \
+                 WHERE c.seq > $5 LIMIT 1), \
+                 (SELECT value FROM {s}.meta WHERE key = 'pruned_through') > $5"
+            ),
+            next_commit: format!(
+                "WITH n AS (UPDATE {s}.meta SET value = value + 1 WHERE key = 'commit_seq' RETURNING value) \
+                 INSERT INTO {s}.commit_log (seq) SELECT value FROM n"
+            ),
+            prune_log: format!(
+                "WITH gone AS (DELETE FROM {s}.commit_log \
+                 WHERE committed_at < now() - interval '{COMMIT_LOG_RETENTION}' RETURNING seq) \
+                 UPDATE {s}.meta SET value = GREATEST(value, (SELECT coalesce(max(seq), 0) FROM gone)) \
+                 WHERE key = 'pruned_through'"
+            ),
+            prune_keys: format!(
+                "DELETE FROM {s}.commit_keys \
+                 WHERE seq <= (SELECT value FROM {s}.meta WHERE key = 'pruned_through')"
+            ),
+            backfill_entries: format!(
+                "INSERT INTO {s}.index_entries (tbl, idx, key, num) \
+                 SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[], $4::bigint[])"
+            ),
+            create_meta: format!(
+                "CREATE SCHEMA IF NOT EXISTS {s};
+                 CREATE TABLE IF NOT EXISTS {s}.meta (key text PRIMARY KEY, value bigint NOT NULL);"
+            ),
+            layout: format!("SELECT value FROM {s}.meta WHERE key = 'layout'"),
+            create_tables: format!(
+                "CREATE TABLE {s}.documents (
+                     tbl text NOT NULL,
+                     num bigint NOT NULL,
+                     creation_time double precision NOT NULL,
+                     fields text NOT NULL,
+                     PRIMARY KEY (tbl, num)
+                 );
+                 CREATE TABLE {s}.index_entries (
+                     tbl text NOT NULL,
+                     idx text NOT NULL,
+                     key bytea NOT NULL,
+                     num bigint NOT NULL,
+                     PRIMARY KEY (tbl, idx, key)
+                 );
+                 CREATE INDEX index_entries_by_document ON {s}.index_entries (tbl, num);
+                 CREATE TABLE {s}.indexes (
+                     tbl text NOT NULL,
+                     idx text NOT NULL,
+                     definition text NOT NULL,
+                     PRIMARY KEY (tbl, idx)
+                 );
+                 CREATE TABLE {s}.commit_log (
+                     seq bigint PRIMARY KEY,
+                     committed_at timestamptz NOT NULL DEFAULT now()
+                 );
+                 CREATE TABLE {s}.commit_keys (
+                     seq bigint NOT NULL,
+                     tbl text NOT NULL,
+                     idx text NOT NULL,
+                     key bytea NOT NULL
+                 );
+                 CREATE INDEX commit_keys_by_commit ON {s}.commit_keys (seq);
+                 CREATE SEQUENCE {s}.document_numbers INCREMENT BY {NUMBER_BLOCK};
+                 INSERT INTO {s}.meta (key, value) VALUES
+                     ('layout', {LAYOUT_VERSION}), ('commit_seq', 0), ('pruned_through', 0);"
+            ),
+            stored_indexes: format!("SELECT tbl, idx, definition FROM {s}.indexes"),
+            drop_index_entries: format!(
+                "DELETE FROM {s}.index_entries WHERE tbl = $1 AND idx = $2"
+            ),
+            forget_indexes: format!("DELETE FROM {s}.indexes WHERE tbl = $1"),
+            record_index: format!(
+                "INSERT INTO {s}.indexes (tbl, idx, definition) VALUES ($1, $2, $3)"
+            ),
+            documents_after: format!(
+                "SELECT num, creation_time, fields FROM {s}.documents \
+                 WHERE tbl = $1 AND num > $2 ORDER BY num LIMIT $3"
+            ),
+            get: format!(
+                "SELECT creation_time, fields FROM {s}.documents WHERE tbl = $1 AND num = $2"
+            ),
+            scans: [by_bounds(false), by_bounds(true)],
+            next_block: format!("SELECT nextval('{s}.document_numbers')"),
+            lock: format!(
+                "SELECT 1 FROM {s}.documents WHERE tbl = $1 AND num = $2 FOR UPDATE SKIP LOCKED"
+            ),
+            delete_entries: format!(
+                "WITH old AS (DELETE FROM {s}.index_entries e \
+                 USING unnest($1::text[], $2::bigint[]) AS w(tbl, num) \
+                 WHERE e.tbl = w.tbl AND e.num = w.num RETURNING e.tbl, e.idx, e.key) \
+                 INSERT INTO {s}.commit_keys (seq, tbl, idx, key) SELECT {commit}, tbl, idx, key FROM old"
+            ),
+            delete_documents: format!(
+                "DELETE FROM {s}.documents d USING unnest($1::text[], $2::bigint[]) AS w(tbl, num) \
+                 WHERE d.tbl = w.tbl AND d.num = w.num"
+            ),
+            update_documents: format!(
+                "UPDATE {s}.documents d SET creation_time = w.creation_time, fields = w.fields \
+                 FROM unnest($1::text[], $2::bigint[], $3::double precision[], $4::text[]) \
+                 AS w(tbl, num, creation_time, fields) \
+                 WHERE d.tbl = w.tbl AND d.num = w.num"
+            ),
+            insert_documents: format!(
+                "INSERT INTO {s}.documents (tbl, num, creation_time, fields) \
+                 SELECT * FROM unnest($1::text[], $2::bigint[], $3::double precision[], $4::text[])"
+            ),
+            insert_entries: format!(
+                "WITH new AS (INSERT INTO {s}.index_entries (tbl, idx, key, num) \
+                 SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[], $4::bigint[]) \
+                 RETURNING tbl, idx, key) \
+                 INSERT INTO {s}.commit_keys (seq, tbl, idx, key) SELECT {commit}, tbl, idx, key FROM new"
+            ),
+        }
+    }
+
+    fn scan(&self, lower_inclusive: bool, upper_inclusive: bool, order: Order) -> &str {
+        &self.scans[usize::from(lower_inclusive)][usize::from(upper_inclusive)]
+            [usize::from(order == Order::Desc)]
+    }
+}
+
+/// Where in a transaction an error happened: it decides what a lost connection means.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Begin,
+    Read,
+    Commit,
+}
+
+/// A PostgreSQL error as a store error: serialization failures and deadlocks are
+/// conflicts; a lost or refused connection makes the database unavailable, or the commit's
+/// outcome unknown if it was lost while committing.
+fn classify(e: &tokio_postgres::Error, table: &str, phase: Phase) -> StoreError {
+    if let Some(code) = e.code() {
+        if *code == SqlState::T_R_SERIALIZATION_FAILURE || *code == SqlState::T_R_DEADLOCK_DETECTED
+        {
+            return StoreError::Conflict {
+                table: table.to_owned(),
+            };
+        }
+        let unavailable = [
+            SqlState::ADMIN_SHUTDOWN,
+            SqlState::CRASH_SHUTDOWN,
+            SqlState::CANNOT_CONNECT_NOW,
+            SqlState::TOO_MANY_CONNECTIONS,
+        ];
+        if !unavailable.contains(code) {
+            return StoreError::Engine(describe(e));
+        }
+    }
+    if phase == Phase::Commit {
+        StoreError::CommitOutcomeUnknown {
+            reason: describe(e),
+        }
+    } else {
+        StoreError::Unavailable {
+            reason: describe(e),
+        }
+    }
+}
+
+fn pool_error(e: &PoolError) -> StoreError {
+    match e {
+        PoolError::Timeout(_) => StoreError::Unavailable {
+            reason: "no database connection became free in time (all are in use, or the database does not answer)"
+                .to_owned(),
+        },
+        PoolError::Backend(e) => classify(e, "", Phase::Begin),
+        other => StoreError::Unavailable {
+            reason: other.to_string(),
+        },
+    }
+}
+
+/// The error with PostgreSQL's own message, when there is one.
+fn describe(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("{} ({})", db.message(), db.code().code()),
+        None => {
+            let mut message = e.to_string();
+            let mut source = std::error::Error::source(e);
+            while let Some(inner) = source {
+                message.push_str(": ");
+                message.push_str(&inner.to_string());
+                source = inner.source();
+            }
+            message
+        }
+    }
+}
+
+fn document(id: DocumentId, creation_time: f64, fields: &str) -> Result<Document, StoreError> {
+    let fields = document_json::decode_fields(fields)
+        .map_err(|e| StoreError::Engine(format!("document {id} does not decode: {e}")))?;
+    Ok(Document {
+        id,
+        creation_time,
+        fields,
+    })
+}
+
+/// Numbers are `u64`, PostgreSQL's `bigint` is `i64`: the bits are kept (numbers never
+/// reach 2^63 in practice, and the order of those that do is not used).
+fn to_sql(n: u64) -> i64 {
+    n as i64
+}
+
+fn from_sql(n: i64) -> u64 {
+    n as u64
+}
+
+fn is_identifier(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        && name.len() <= 63
+}
+
+impl Storage for PostgresStore {
+    fn set_schema(&self, schema: &Schema) -> Result<(), StoreError> {
+        *self.schema.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(schema.clone());
+        // A start-up step, called from synchronous code that may itself run on a tokio
+        // runtime: the migration runs on a runtime of its own, on a thread of its own.
+        std::thread::scope(|scope| {
+            scope
+                .spawn(|| {
+                    let runtime = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .map_err(|e| StoreError::Engine(format!("cannot start a runtime: {e}")))?;
+                    runtime.block_on(self.migrate(schema))
+                })
+                .join()
+                .unwrap_or_else(|_| {
+                    Err(StoreError::Engine(
+                        "the schema migration panicked".to_owned(),
+                    ))
+                })
+        })
+    }
+
+    fn begin(&self, writable: bool) -> Timestamp {
+        let handle = self.next_handle.fetch_add(1, AtomicOrdering::Relaxed);
+        let tx = OpenTransaction {
+            writable,
+            connection: None,
+            snapshot_commit: 0,
+            failed: None,
+            allocated: HashSet::new(),
+        };
+        self.open
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(handle, Arc::new(tokio::sync::Mutex::new(tx)));
+        handle
+    }
+
+    fn release(&self, snapshot: Timestamp) {
+        let Some(entry) = self
+            .open
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&snapshot)
+        else {
+            return;
+        };
+        let connection = match entry.try_lock() {
+            Ok(mut tx) => tx.connection.take(),
+            // An operation still holds it (its future was dropped mid-way elsewhere):
+            // the connection ends with the last reference, and PostgreSQL rolls back.
+            Err(_) => return,
+        };
+        let Some(connection) = connection else {
+            return;
+        };
+        // Not committed: roll back before the connection serves another transaction.
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                runtime.spawn(async move {
+                    if connection.batch_execute("ROLLBACK").await.is_err() {
+                        drop(Object::take(connection));
+                    }
+                });
+            }
+            Err(_) => drop(Object::take(connection)),
+        }
+    }
+
+    fn get<'a>(
+        &'a self,
+        snapshot: Timestamp,
+        id: &'a DocumentId,
+    ) -> StoreFuture<'a, Result<Option<Arc<Document>>, StoreError>> {
+        StoreFuture::boxed(self.get_document(snapshot, id))
+    }
+
+    fn scan<'a>(
+        &'a self,
+        snapshot: Timestamp,
+        table: &'a str,
+        index: &'a str,
+        range: &'a KeyRange,
+        order: Order,
+        limit: Option<usize>,
+    ) -> StoreFuture<'a, Result<Vec<Arc<Document>>, StoreError>> {
+        StoreFuture::boxed(self.scan_documents(snapshot, table, index, range, order, limit))
+    }
+
+    fn allocate_id<'a>(
+        &'a self,
+        snapshot: Timestamp,
+        table: &'a str,
+    ) -> StoreFuture<'a, Result<DocumentId, StoreError>> {
+        StoreFuture::boxed(async move {
+            let number = self.next_number(snapshot, table).await?;
+            Ok(DocumentId::new(table, number))
+        })
+    }
+
+    fn try_lock<'a>(
+        &'a self,
+        snapshot: Timestamp,
+        id: &'a DocumentId,
+    ) -> StoreFuture<'a, Result<bool, StoreError>> {
+        StoreFuture::boxed(self.lock_document(snapshot, id))
+    }
+
+    fn commit(&self, request: CommitRequest) -> StoreFuture<'_, Result<Timestamp, StoreError>> {
+        StoreFuture::boxed(self.commit_writes(request))
+    }
+
+    fn poll_interval(&self) -> Option<Duration> {
+        Some(self.config.poll_interval)
+    }
+}
