@@ -131,6 +131,8 @@ impl Runtime {
         run: ErasedActionFn,
         args: Value,
     ) -> Result<Ran> {
+        // With a shared store, the action records which process runs it.
+        let runner = self.database().store.runner_id().await?;
         let claimed = self
             .in_system_transaction(|tx| async move {
                 if !tx.try_lock(job).await?
@@ -138,8 +140,7 @@ impl Runtime {
                 {
                     return Ok(false);
                 }
-                let now = self.scheduler().now_ms();
-                set_state(&tx, job, &JobState::InProgress, now).await?;
+                jobs::set_in_progress(&tx, job, runner).await?;
                 Ok(true)
             })
             .await;

@@ -2,12 +2,12 @@
 
 use std::time::UNIX_EPOCH;
 
-use super::{BY_STATE, JobState, SCHEDULED_FUNCTIONS, ScheduledFunction, ScheduledFunctionId};
+use super::{BY_STATE, JobState, SCHEDULED_FUNCTIONS, ScheduledFunctionId};
 use crate::caller::ScheduleTime;
 use crate::db::index::{IndexRange, KeyRange};
 use crate::db::{Database, DocumentId, Transaction};
 use crate::store::{Document, Order, StoreError, Timestamp, fields_size};
-use crate::value::{self, MAX_VALUE_SIZE, Object, Value};
+use crate::value::{MAX_VALUE_SIZE, Object, Value};
 
 /// Functions one transaction (one mutation, with the mutations it calls) may schedule, as
 /// in Convex.
@@ -74,10 +74,6 @@ pub(crate) async fn insert_job(
     tx.insert(SCHEDULED_FUNCTIONS, fields).await?.typed()
 }
 
-fn decode(doc: &Document) -> Result<ScheduledFunction, StoreError> {
-    Ok(value::from_value(Value::Object(doc.fields.clone()))?)
-}
-
 /// The state kind of the job with this id (`"pending"`...), as `tx` sees it, without
 /// decoding the rest of the document. `None` if there is no such job.
 pub(crate) async fn job_state_kind(
@@ -118,6 +114,66 @@ pub(crate) async fn set_state(
     tx.patch(id, fields, &[]).await
 }
 
+/// Moves a job to `in_progress`, recording the runner id of the process running it (with a
+/// shared store: see [`Storage::runner_id`](crate::store::Storage::runner_id)).
+pub(crate) async fn set_in_progress(
+    tx: &Transaction,
+    id: &DocumentId,
+    runner: Option<i64>,
+) -> Result<(), StoreError> {
+    let mut state = Object::with_capacity(2);
+    state.insert(
+        "kind".to_owned(),
+        Value::String(JobState::InProgress.kind().to_owned()),
+    );
+    if let Some(runner) = runner {
+        state.insert(RUNNER.to_owned(), Value::Int64(runner));
+    }
+    let mut fields = Object::new();
+    fields.insert("state".to_owned(), Value::Object(state));
+    tx.patch(id, fields, &[]).await
+}
+
+/// The field of an `in_progress` state naming the process running the action.
+const RUNNER: &str = "runner";
+
+/// The runner recorded in a job's state, if it is `in_progress`: `Some(None)` if it names
+/// none.
+fn runner_of(doc: &Document) -> Option<Option<i64>> {
+    let state = doc.fields.get("state")?.as_object()?;
+    if state.get("kind") != Some(&Value::String(JobState::InProgress.kind().to_owned())) {
+        return None;
+    }
+    Some(match state.get(RUNNER) {
+        Some(Value::Int64(runner)) => Some(*runner),
+        _ => None,
+    })
+}
+
+/// Every running action, with the runner recorded for it.
+pub(crate) async fn running_actions(
+    tx: &Transaction,
+) -> Result<Vec<(DocumentId, Option<i64>)>, StoreError> {
+    let unfinished = IndexRange::default()
+        .eq("state.kind", JobState::InProgress.kind())
+        .eq("completed_time", Value::Null);
+    let range = resolve(tx, BY_STATE, unfinished)?;
+    Ok(tx
+        .scan(SCHEDULED_FUNCTIONS, BY_STATE, range, Order::Asc, None)
+        .await?
+        .into_iter()
+        .filter_map(|(_, doc)| Some((doc.id.clone(), runner_of(&doc)?)))
+        .collect())
+}
+
+/// The runner of job `id` if it is a running action (`Some(None)`: it names none).
+pub(crate) async fn running_action(
+    tx: &Transaction,
+    id: &DocumentId,
+) -> Result<Option<Option<i64>>, StoreError> {
+    Ok(tx.get(id).await?.and_then(|doc| runner_of(&doc)))
+}
+
 /// A state as stored: `{ "kind": .. }`, with `error` when failed (as serde would write it).
 fn state_value(state: &JobState) -> Value {
     let mut object = Object::with_capacity(2);
@@ -153,25 +209,6 @@ fn resolve(tx: &Transaction, index: &str, range: IndexRange) -> Result<KeyRange,
         });
     };
     range.resolve(SCHEDULED_FUNCTIONS, index, fields)
-}
-
-/// Pending or running jobs (`kind`) whose due time lies in `range` (built on
-/// `scheduled_time`), oldest due first, at most `limit`.
-pub(crate) async fn jobs_in_state(
-    tx: &Transaction,
-    kind: &str,
-    range: impl FnOnce(IndexRange) -> IndexRange,
-    limit: Option<usize>,
-) -> Result<Vec<(DocumentId, ScheduledFunction)>, StoreError> {
-    let unfinished = IndexRange::default()
-        .eq("state.kind", kind)
-        .eq("completed_time", Value::Null);
-    let range = resolve(tx, BY_STATE, range(unfinished))?;
-    tx.scan(SCHEDULED_FUNCTIONS, BY_STATE, range, Order::Asc, limit)
-        .await?
-        .into_iter()
-        .map(|(_, doc)| Ok((doc.id.clone(), decode(&doc)?)))
-        .collect()
 }
 
 /// The finished states: jobs in them have a `completed_time`.

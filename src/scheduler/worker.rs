@@ -9,7 +9,7 @@ use std::time::Duration;
 use tokio::sync::{Notify, Semaphore};
 
 use super::exec::warn;
-use super::jobs::{due_jobs, finished_jobs, jobs_in_state, set_state};
+use super::jobs::{due_jobs, finished_jobs, running_action, running_actions, set_state};
 use super::{Clock, JobState, SystemClock};
 use crate::db::{DocumentId, Transaction};
 use crate::error::{Error, Result};
@@ -184,6 +184,9 @@ const CLEANUP_BATCH: usize = 1000;
 /// The longest the worker sleeps before looking again (the system clock may jump).
 const MAX_SLEEP_MS: f64 = 60_000.0;
 
+/// With a shared store, how often the worker looks for actions whose process is gone.
+pub(crate) const SWEEP_EVERY_MS: f64 = 30_000.0;
+
 /// What one pass of the worker found.
 struct Pass {
     /// More jobs are due than were read: look again at once.
@@ -219,8 +222,22 @@ impl Runtime {
         // When to remove expired jobs next: when the oldest finished job expires, or, with
         // none finished, a retention from now (no job finishing later expires earlier).
         let mut next_cleanup: Option<f64> = None;
+        // A shared store: jobs other processes commit do not wake this worker, and their
+        // processes may stop while running actions.
+        let poll_ms = self
+            .database()
+            .store
+            .poll_interval()
+            .map(|poll| poll.as_secs_f64() * 1000.0);
+        let mut next_sweep = scheduler.now_ms() + SWEEP_EVERY_MS;
         loop {
             let now = scheduler.now_ms();
+            if poll_ms.is_some() && now >= next_sweep {
+                next_sweep = now + SWEEP_EVERY_MS;
+                if let Err(e) = self.recover_interrupted_actions().await {
+                    warn(&format!("could not recover interrupted actions: {e}"));
+                }
+            }
             let pass = match self.start_due_jobs(now).await {
                 Ok(pass) => pass,
                 Err(e) => {
@@ -248,7 +265,12 @@ impl Runtime {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
             };
-            let deadline = deadline.map(|d| d.min(scheduler.now_ms() + MAX_SLEEP_MS));
+            let longest = poll_ms.unwrap_or(MAX_SLEEP_MS).min(MAX_SLEEP_MS);
+            let deadline = Some(
+                deadline
+                    .unwrap_or(f64::INFINITY)
+                    .min(scheduler.now_ms() + longest),
+            );
             tokio::select! {
                 () = scheduler.config.clock.sleep_until(deadline) => {}
                 () = scheduler.wake.notified() => {}
@@ -434,33 +456,67 @@ impl Runtime {
         Ok(Ran::Yes)
     }
 
-    /// Marks actions left `in_progress` by a previous process as failed, once per runtime
-    /// (the first time a worker starts or due functions are run).
+    /// Marks actions left `in_progress` by a process that is gone as failed.
+    ///
+    /// With a store of one process, every running action not running here was left by a
+    /// previous process: they are marked once per runtime (the first time a worker starts
+    /// or due functions are run). With a shared store, an action is interrupted when the
+    /// process whose runner id it records is gone; the worker looks again every
+    /// [`SWEEP_EVERY_MS`].
     async fn recover_interrupted_actions(&self) -> Result<()> {
         let scheduler = self.scheduler();
-        if scheduler.recovered.swap(true, Ordering::AcqRel) {
+        let store = &self.database().store;
+        let me = store.runner_id().await?;
+        if me.is_none() && scheduler.recovered.swap(true, Ordering::AcqRel) {
+            return Ok(());
+        }
+        let outcome = self.fail_interrupted_actions(me).await;
+        if outcome.is_err() {
+            scheduler.recovered.store(false, Ordering::Release);
+        }
+        outcome
+    }
+
+    async fn fail_interrupted_actions(&self, me: Option<i64>) -> Result<()> {
+        let scheduler = self.scheduler();
+        let store = &self.database().store;
+        let running = {
+            let tx = Transaction::begin(self.database().clone(), false);
+            running_actions(&tx).await?
+        };
+        let mut interrupted = Vec::new();
+        for (id, runner) in running {
+            // Running in this process (another handle started it): not interrupted.
+            if scheduler.in_flight().contains(&id) {
+                continue;
+            }
+            let gone = match (me, runner) {
+                (Some(_), Some(runner)) => !store.is_runner_alive(runner).await?,
+                // One process, or an action started by one: this process is its successor.
+                _ => true,
+            };
+            if gone {
+                interrupted.push((id, runner));
+            }
+        }
+        if interrupted.is_empty() {
             return Ok(());
         }
         let state = JobState::Failed {
             error: INTERRUPTED.to_owned(),
         };
-        let state = &state;
-        let outcome = self
-            .in_system_transaction(|tx| async move {
-                let now = scheduler.now_ms();
-                for (id, _) in jobs_in_state(&tx, "in_progress", |r| r, None).await? {
-                    // Running in this process (another handle started it): not interrupted.
-                    if !scheduler.in_flight().contains(&id) {
-                        set_state(&tx, &id, state, now).await?;
-                    }
+        let (state, interrupted) = (&state, &interrupted);
+        self.in_system_transaction(|tx| async move {
+            let now = scheduler.now_ms();
+            for (id, runner) in interrupted {
+                // Still as it was seen: running under the runner found gone.
+                if running_action(&tx, id).await? == Some(*runner) {
+                    set_state(&tx, id, state, now).await?;
                 }
-                Ok(())
-            })
-            .await;
-        if outcome.is_err() {
-            scheduler.recovered.store(false, Ordering::Release);
-        }
-        outcome
+            }
+            Ok(())
+        })
+        .await
     }
 
     /// Deletes finished jobs whose retention has passed at `now`; returns when the next

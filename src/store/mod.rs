@@ -494,6 +494,21 @@ pub trait Storage: Send + Sync + 'static {
     /// the commit is durable (for durable engines).
     fn commit(&self, request: CommitRequest) -> StoreFuture<'_, Result<Timestamp, StoreError>>;
 
+    /// For a store other processes share: an id for this process's scheduler, which no
+    /// other living process has. A scheduled action records it when it starts, so that
+    /// other processes can tell whether it is still running ([`Storage::is_runner_alive`])
+    /// or was interrupted. `None` (the default): one process only, which owns every
+    /// running action.
+    fn runner_id(&self) -> StoreFuture<'_, Result<Option<i64>, StoreError>> {
+        StoreFuture::ready(Ok(None))
+    }
+
+    /// Whether the process that took `runner` from [`Storage::runner_id`] still lives.
+    fn is_runner_alive(&self, runner: i64) -> StoreFuture<'_, Result<bool, StoreError>> {
+        let _ = runner;
+        StoreFuture::ready(Ok(false))
+    }
+
     /// For a store other processes commit to (a shared database): how often a scheduler
     /// looks for due jobs it was not told about. `None` (the default): this process makes
     /// every commit, so the scheduler is woken by them and never polls.

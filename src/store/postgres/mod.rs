@@ -124,6 +124,9 @@ pub struct PostgresStore {
     numbers: Mutex<Range<u64>>,
     /// Commits made by this store: every [`PRUNE_EVERY`]th also prunes the commit log.
     commits: AtomicU64,
+    /// This process's runner id, and the connection holding its advisory lock (which
+    /// PostgreSQL releases when the connection ends: the process is then known gone).
+    runner: tokio::sync::Mutex<Option<(i64, tokio_postgres::Client)>>,
 }
 
 impl fmt::Debug for PostgresStore {
@@ -295,6 +298,7 @@ impl PostgresStore {
             next_handle: AtomicU64::new(1),
             numbers: Mutex::new(0..0),
             commits: AtomicU64::new(0),
+            runner: tokio::sync::Mutex::new(None),
         })
     }
 
@@ -663,6 +667,47 @@ impl PostgresStore {
         committed.map_err(failed(Phase::Commit))
     }
 
+    /// This process's runner id, taken from a sequence, with an advisory lock on it held by
+    /// a connection of its own. If that connection was lost (the database restarted), a
+    /// new id is taken: actions started under the old one count as interrupted.
+    async fn current_runner(&self) -> Result<i64, StoreError> {
+        let mut runner = self.runner.lock().await;
+        if let Some((id, client)) = &*runner
+            && !client.is_closed()
+        {
+            return Ok(*id);
+        }
+        *runner = None;
+        let (client, connection) = self
+            .pg_config
+            .connect(NoTls)
+            .await
+            .map_err(|e| classify(&e, "", Phase::Begin))?;
+        tokio::spawn(connection);
+        let row = client
+            .query_one(&self.sql.take_runner_id, &[&self.config.schema])
+            .await
+            .map_err(|e| classify(&e, "", Phase::Read))?;
+        let id: i64 = row.get(0);
+        *runner = Some((id, client));
+        Ok(id)
+    }
+
+    async fn runner_alive(&self, runner: i64) -> Result<bool, StoreError> {
+        if let Some((id, client)) = &*self.runner.lock().await
+            && *id == runner
+            && !client.is_closed()
+        {
+            return Ok(true);
+        }
+        let connection = self.pool.get().await.map_err(|e| pool_error(&e))?;
+        let row = connection
+            .query_one(&self.sql.runner_alive, &[&self.config.schema, &runner])
+            .await
+            .map_err(|e| classify(&e, "", Phase::Read))?;
+        Ok(row.get(0))
+    }
+
     /// Creates or migrates the tables and brings every index up to `schema`: one
     /// transaction on a connection of its own, under an advisory lock, so processes
     /// starting together migrate one after the other.
@@ -944,6 +989,8 @@ impl DocumentRows {
 
 /// The SQL statements, with the schema name in them.
 struct Statements {
+    take_runner_id: String,
+    runner_alive: String,
     begin_snapshot: String,
     begin_read_only_snapshot: String,
     commit_lock: String,
@@ -993,7 +1040,18 @@ impl Statements {
             ]
         };
         let commit = format!("(SELECT value FROM {s}.meta WHERE key = 'commit_seq')");
+        // Runner locks: the two-key form, keyed by the schema, so that schemas do not share
+        // runner ids.
+        let runner_key = "hashtext($1 || '/runners')";
         Statements {
+            take_runner_id: format!(
+                "SELECT id FROM (SELECT nextval('{s}.runner_ids') AS id) n \
+                 WHERE pg_try_advisory_lock({runner_key}, n.id::int)"
+            ),
+            runner_alive: format!(
+                "SELECT CASE WHEN pg_try_advisory_lock({runner_key}, $2::int) \
+                 THEN NOT pg_advisory_unlock({runner_key}, $2::int) ELSE true END"
+            ),
             begin_snapshot: format!(
                 "BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT value FROM {s}.meta WHERE key = 'commit_seq'"
             ),
@@ -1066,6 +1124,7 @@ impl Statements {
                  );
                  CREATE INDEX commit_keys_by_commit ON {s}.commit_keys (seq);
                  CREATE SEQUENCE {s}.document_numbers INCREMENT BY {NUMBER_BLOCK};
+                 CREATE SEQUENCE {s}.runner_ids AS integer CYCLE;
                  INSERT INTO {s}.meta (key, value) VALUES
                      ('layout', {LAYOUT_VERSION}), ('commit_seq', 0), ('pruned_through', 0);"
             ),
@@ -1334,6 +1393,14 @@ impl Storage for PostgresStore {
 
     fn commit(&self, request: CommitRequest) -> StoreFuture<'_, Result<Timestamp, StoreError>> {
         StoreFuture::boxed(self.commit_writes(request))
+    }
+
+    fn runner_id(&self) -> StoreFuture<'_, Result<Option<i64>, StoreError>> {
+        StoreFuture::boxed(async move { self.current_runner().await.map(Some) })
+    }
+
+    fn is_runner_alive(&self, runner: i64) -> StoreFuture<'_, Result<bool, StoreError>> {
+        StoreFuture::boxed(self.runner_alive(runner))
     }
 
     fn poll_interval(&self) -> Option<Duration> {
