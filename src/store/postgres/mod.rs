@@ -1049,8 +1049,8 @@ impl Statements {
                  WHERE pg_try_advisory_lock({runner_key}, n.id::int)"
             ),
             runner_alive: format!(
-                "SELECT CASE WHEN pg_try_advisory_lock({runner_key}, $2::int) \
-                 THEN NOT pg_advisory_unlock({runner_key}, $2::int) ELSE true END"
+                "SELECT CASE WHEN pg_try_advisory_lock({runner_key}, ($2::bigint)::int) \
+                 THEN NOT pg_advisory_unlock({runner_key}, ($2::bigint)::int) ELSE true END"
             ),
             begin_snapshot: format!(
                 "BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT value FROM {s}.meta WHERE key = 'commit_seq'"
@@ -1211,6 +1211,9 @@ fn classify(e: &tokio_postgres::Error, table: &str, phase: Phase) -> StoreError 
         if !unavailable.contains(code) {
             return StoreError::Engine(describe(e));
         }
+    } else if !is_connection_error(e) {
+        // E.g. a value the driver could not convert: a bug, not an outage.
+        return StoreError::Engine(describe(e));
     }
     if phase == Phase::Commit {
         StoreError::CommitOutcomeUnknown {
@@ -1221,6 +1224,21 @@ fn classify(e: &tokio_postgres::Error, table: &str, phase: Phase) -> StoreError 
             reason: describe(e),
         }
     }
+}
+
+/// Whether the connection failed (refused, lost, timed out), as opposed to a statement.
+fn is_connection_error(e: &tokio_postgres::Error) -> bool {
+    if e.is_closed() {
+        return true;
+    }
+    let mut source = std::error::Error::source(e);
+    while let Some(inner) = source {
+        if inner.is::<std::io::Error>() {
+            return true;
+        }
+        source = inner.source();
+    }
+    false
 }
 
 fn pool_error(e: &PoolError) -> StoreError {
