@@ -197,6 +197,14 @@ impl Error {
         }
     }
 
+    /// Whether the database could not be reached (see [`StoreError::is_unavailable`]):
+    /// nothing was committed, or (`CommitOutcomeUnknown`) the outcome is not known.
+    ///
+    /// [`StoreError::is_unavailable`]: crate::store::StoreError::is_unavailable
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, Error::Store(e) if e.is_unavailable())
+    }
+
     /// Whether no procedure was found under the requested path.
     pub fn is_unknown_procedure(&self) -> bool {
         matches!(self, Error::UnknownProcedure { .. })

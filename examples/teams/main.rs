@@ -1,10 +1,13 @@
 //! The seeds' teams example: procedures in two modules composed through generated callers.
 //!
 //! - `cargo run --example teams` runs a tour of the procedures in-process, on the durable
-//!   embedded store in `data/teams` (`-- --data <dir>` for another directory).
+//!   embedded store in `data/teams` (`-- --data <dir>` for another directory,
+//!   `-- --postgres <url>` for a PostgreSQL database instead).
 //! - `cargo run --example teams -- serve` serves them with the Convex HTTP API on
 //!   `127.0.0.1:3210` (`--addr <host:port>` for another address, `--data <dir>` for the
-//!   data directory, `--dev` for development mode). Auth providers come from the environment, see `auth_from_env`.
+//!   data directory, `--postgres <url>` for a PostgreSQL database, which several servers
+//!   may share, `--dev` for development mode). Auth providers come from the environment,
+//!   see `auth_from_env`.
 
 mod auth;
 mod teams;
@@ -15,48 +18,75 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use convoke::scheduler::{SchedulerConfig, VirtualClock};
-use convoke::store::SqliteStore;
-use convoke::{Runtime, UserIdentity};
+use convoke::store::{PostgresStore, SqliteStore};
+use convoke::{Runtime, RuntimeBuilder, UserIdentity};
 
 /// Where the app keeps its data unless `--data <dir>` says otherwise.
 const DEFAULT_DATA_DIR: &str = "data/teams";
+
+/// Where the app keeps its data.
+enum Storage {
+    /// The durable embedded store, in this directory.
+    Dir(String),
+    /// A PostgreSQL database, at this URL.
+    Postgres(String),
+}
+
+impl Storage {
+    fn builder(&self) -> convoke::Result<RuntimeBuilder> {
+        Ok(match self {
+            Storage::Dir(dir) => Runtime::builder().storage(SqliteStore::open(dir)?),
+            Storage::Postgres(url) => Runtime::builder().storage(PostgresStore::connect(url)?),
+        })
+    }
+}
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("serve") => serve(&args[1..]).await,
-        None => Ok(tour(DEFAULT_DATA_DIR).await?),
+        None => Ok(tour(&Storage::Dir(DEFAULT_DATA_DIR.to_owned())).await?),
         Some("--data") => match args.get(1) {
-            Some(dir) => Ok(tour(dir).await?),
+            Some(dir) => Ok(tour(&Storage::Dir(dir.clone())).await?),
             None => Err("--data needs <dir>".into()),
         },
-        Some(other) => {
-            Err(format!("unknown command {other:?}: expected `serve` or nothing").into())
-        }
+        Some("--postgres") => match args.get(1) {
+            Some(url) => Ok(tour(&Storage::Postgres(url.clone())).await?),
+            None => Err("--postgres needs <url>".into()),
+        },
+        Some(other) => Err(format!(
+            "unknown command {other:?}: expected `serve`, `--data <dir>`, `--postgres <url>` or nothing"
+        )
+        .into()),
     }
 }
 
 /// Serves the app's public procedures over HTTP until Ctrl-C or SIGTERM.
 async fn serve(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
     let mut addr = "127.0.0.1:3210".to_owned();
-    let mut data_dir = DEFAULT_DATA_DIR.to_owned();
+    let mut storage = Storage::Dir(DEFAULT_DATA_DIR.to_owned());
     let mut development = false;
     let mut rest = args.iter();
     while let Some(arg) = rest.next() {
         match arg.as_str() {
             "--addr" => addr = rest.next().ok_or("--addr needs <host:port>")?.clone(),
-            "--data" => data_dir = rest.next().ok_or("--data needs <dir>")?.clone(),
+            "--data" => storage = Storage::Dir(rest.next().ok_or("--data needs <dir>")?.clone()),
+            "--postgres" => {
+                storage = Storage::Postgres(rest.next().ok_or("--postgres needs <url>")?.clone())
+            }
             "--dev" => development = true,
             other => {
-                return Err(
-                    format!("unknown option {other:?}: expected --addr, --data or --dev").into(),
-                );
+                return Err(format!(
+                    "unknown option {other:?}: expected --addr, --data, --postgres or --dev"
+                )
+                .into());
             }
         }
     }
-    // The durable embedded store: every acknowledged commit is in `data_dir` on disk.
-    let runtime = Runtime::open(&data_dir)?;
+    // The durable embedded store (every acknowledged commit is in the data directory on
+    // disk), or a PostgreSQL database that other servers of the app may share.
+    let runtime = storage.builder()?.build()?;
     // Scheduled functions run on the scheduler's worker while the server runs.
     let _scheduler = runtime.start_scheduler();
     let auth = auth_from_env()?;
@@ -116,13 +146,13 @@ fn auth_from_env() -> Result<AuthConfig, Box<dyn std::error::Error>> {
 }
 
 /// A tour of the procedures, in-process.
-async fn tour(data_dir: &str) -> convoke::Result<()> {
-    // The durable embedded store, in a data directory (run the tour again: the data of the
-    // earlier runs is still there). The tour's scheduler runs on a virtual clock, so it can
-    // skip ahead instead of waiting.
+async fn tour(storage: &Storage) -> convoke::Result<()> {
+    // The durable embedded store, in a data directory, or PostgreSQL (run the tour again:
+    // the data of the earlier runs is still there). The tour's scheduler runs on a virtual
+    // clock, so it can skip ahead instead of waiting.
     let clock = Arc::new(VirtualClock::new());
-    let rt = Runtime::builder()
-        .storage(SqliteStore::open(data_dir)?)
+    let rt = storage
+        .builder()?
         .scheduler(SchedulerConfig {
             clock,
             ..SchedulerConfig::default()

@@ -212,10 +212,17 @@ impl ApiError {
         ApiError::new(StatusCode::UNAUTHORIZED, err.code(), err.to_string())
     }
 
-    /// Errors that stop a call before the procedure runs, as 4xx responses; `None` for the
-    /// failures of a procedure that ran (answered with 560).
+    /// Errors answered with a status of their own: those that stop a call before the
+    /// procedure runs (4xx), and an unreachable database (503, try again later); `None` for
+    /// the failures of a procedure that ran (answered with 560).
     pub(crate) fn before_running(err: &Error) -> Option<Self> {
         match err {
+            // The database is down or unreachable: the client may try again later.
+            Error::Store(e) if e.is_unavailable() => Some(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "StorageUnavailable",
+                err.to_string(),
+            )),
             Error::UnknownProcedure { path } => Some(ApiError::not_found(path)),
             Error::WrongKind { .. } => {
                 Some(ApiError::bad_request("WrongFunctionKind", err.to_string()))
