@@ -684,13 +684,21 @@ impl PostgresStore {
             .await
             .map_err(|e| classify(&e, "", Phase::Begin))?;
         tokio::spawn(connection);
-        let row = client
-            .query_one(&self.sql.take_runner_id, &[&self.config.schema])
-            .await
-            .map_err(|e| classify(&e, "", Phase::Read))?;
-        let id: i64 = row.get(0);
-        *runner = Some((id, client));
-        Ok(id)
+        // An id whose lock is held (the sequence cycled back to a live process) is skipped.
+        for _ in 0..8 {
+            let row = client
+                .query_opt(&self.sql.take_runner_id, &[&self.config.schema])
+                .await
+                .map_err(|e| classify(&e, "", Phase::Read))?;
+            if let Some(row) = row {
+                let id: i64 = row.get(0);
+                *runner = Some((id, client));
+                return Ok(id);
+            }
+        }
+        Err(StoreError::Engine(
+            "no free runner id: the runner_ids sequence keeps landing on live processes".to_owned(),
+        ))
     }
 
     async fn runner_alive(&self, runner: i64) -> Result<bool, StoreError> {
