@@ -36,10 +36,11 @@ pub fn available(test: &str) -> bool {
         );
     }
     // Straight to the terminal: the test harness captures `eprintln!` of passing tests.
-    let _ = writeln!(
-        std::io::stderr(),
-        "NOT RUN: {test}: no PostgreSQL server at {url} (start one, or set CONVOKE_TEST_POSTGRES_URL)"
+    // One write, on a line of its own, so that parallel tests do not split it.
+    let line = format!(
+        "\nNOT RUN: {test}: no PostgreSQL server at {url} (start one, or set CONVOKE_TEST_POSTGRES_URL)\n"
     );
+    let _ = std::io::stderr().write_all(line.as_bytes());
     false
 }
 
