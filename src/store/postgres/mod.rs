@@ -10,9 +10,10 @@
 //! - **Commit** is optimistic concurrency control with one committer at a time across every
 //!   process sharing the database (a PostgreSQL advisory lock, held for the commit only):
 //!   the transaction's read set (documents read by id, index ranges scanned) is checked in
-//!   SQL against the index keys every later commit changed, kept in `commit_keys`; if none
-//!   lies in what it read, its writes, their index entries and its own changed keys are
-//!   written, and it commits under the next commit number. Conflicts are exact, as in the
+//!   SQL (`check_reads`) against the index keys every later commit changed, kept in
+//!   `commit_keys`; if none lies in what it read, its writes, their index entries and its
+//!   own changed keys are written, and it commits under the next commit number. All of it
+//!   is one round trip: the lock is never held across the network. Conflicts are exact, as in the
 //!   in-process engines (an insert next to a scanned range does not conflict, an insert
 //!   into it does), and the order of commits is the order of serialization. PostgreSQL's
 //!   own serialization failures and deadlocks, should a statement meet one, are conflicts
@@ -149,14 +150,13 @@ const PRUNE_EVERY: u64 = 256;
 /// the pruned commits conflicts (statements time out much sooner).
 const COMMIT_LOG_RETENTION: &str = "10 minutes";
 
-/// Why a commit did not happen.
-enum CommitFailure {
-    /// A commit since the snapshot changed what the transaction read (in this table, if
-    /// known), or the snapshot is older than the commit log.
-    Conflict(Option<String>),
-    /// PostgreSQL failed, at this phase.
-    Postgres(Phase, tokio_postgres::Error),
-}
+/// The SQLSTATE `check_reads` raises when a commit since the snapshot changed what the
+/// transaction read (its message: the table), or the snapshot is older than the commit log.
+const CONFLICT_STATE: &str = "CV001";
+
+/// Why a commit did not happen: PostgreSQL failed, at this phase (a conflict is the
+/// [`CONFLICT_STATE`] error).
+struct CommitFailure(Phase, tokio_postgres::Error);
 
 /// A read set as half-open byte ranges of index keys, `[low, high)`, the columns of the
 /// validation statement. A document read by id is the range of its `by_id` key.
@@ -544,10 +544,7 @@ impl PostgresStore {
             .await;
         let error = match outcome {
             Ok(()) => return Ok(request.snapshot),
-            Err(CommitFailure::Conflict(conflict_table)) => StoreError::Conflict {
-                table: conflict_table.unwrap_or(table),
-            },
-            Err(CommitFailure::Postgres(phase, e)) => classify(&e, &table, phase),
+            Err(CommitFailure(phase, e)) => classify(&e, &table, phase),
         };
         if connection.is_closed() {
             drop(Object::take(connection));
@@ -558,8 +555,10 @@ impl PostgresStore {
         Err(Self::failed(&mut tx, error))
     }
 
-    /// Validates and writes one commit on `connection`, in two round trips: the commit
-    /// lock and the validation, then the writes and `COMMIT`.
+    /// Validates and writes one commit on `connection`, in one round trip: `BEGIN`, the
+    /// commit lock, the validation (which raises [`CONFLICT_STATE`] to abort the
+    /// transaction), the writes and `COMMIT` are sent together, so the lock is held only
+    /// while the server executes them, never across a network round trip.
     async fn commit_on(
         &self,
         connection: &Object,
@@ -570,41 +569,26 @@ impl PostgresStore {
         prune: bool,
     ) -> Result<(), CommitFailure> {
         let sql = &self.sql;
-        let failed = |phase| move |e| CommitFailure::Postgres(phase, e);
+        let failed = |e| CommitFailure(Phase::Commit, e);
         let begin = if had_snapshot {
             "ROLLBACK; BEGIN ISOLATION LEVEL READ COMMITTED"
         } else {
             "BEGIN ISOLATION LEVEL READ COMMITTED"
         };
-        let (lock, validate) = tokio::try_join!(
-            connection.prepare_cached(&sql.commit_lock),
-            connection.prepare_cached(&sql.validate),
-        )
-        .map_err(failed(Phase::Begin))?;
-        let check: [&(dyn ToSql + Sync); 5] = [
-            &reads.tables,
-            &reads.indexes,
-            &reads.lows,
-            &reads.highs,
-            &snapshot_commit,
-        ];
-        let lock_params: [&(dyn ToSql + Sync); 1] = [&self.config.schema];
-        let (_, _, validation) = tokio::try_join!(
-            connection.batch_execute(begin),
-            connection.execute(&lock, &lock_params),
-            connection.query_one(&validate, &check),
-        )
-        .map_err(failed(Phase::Begin))?;
-        let conflict: Option<String> = validation.get(0);
-        let too_old: bool = validation.get(1);
-        if conflict.is_some() || (too_old && !reads.tables.is_empty()) {
-            connection
-                .batch_execute("ROLLBACK")
-                .await
-                .map_err(failed(Phase::Begin))?;
-            return Err(CommitFailure::Conflict(conflict));
+        let mut batch: Vec<(&str, Vec<&(dyn ToSql + Sync)>)> = Vec::with_capacity(10);
+        batch.push((&sql.commit_lock, vec![&self.config.schema]));
+        if !reads.tables.is_empty() {
+            batch.push((
+                &sql.validate,
+                vec![
+                    &reads.tables,
+                    &reads.indexes,
+                    &reads.lows,
+                    &reads.highs,
+                    &snapshot_commit,
+                ],
+            ));
         }
-        let mut batch: Vec<(&str, Vec<&(dyn ToSql + Sync)>)> = Vec::with_capacity(8);
         batch.push((&sql.next_commit, Vec::new()));
         if !rows.written_numbers.is_empty() {
             batch.push((
@@ -639,6 +623,7 @@ impl PostgresStore {
             batch.push((&sql.prune_log, Vec::new()));
             batch.push((&sql.prune_keys, Vec::new()));
         }
+        // Prepared once per connection (a round trip the first time only).
         let statements = futures::future::join_all(
             batch
                 .iter()
@@ -647,12 +632,13 @@ impl PostgresStore {
         .await
         .into_iter()
         .collect::<Result<Vec<_>, _>>()
-        .map_err(failed(Phase::Commit))?;
-        // Sent together with `COMMIT` (tokio-postgres pipelines statements polled at once;
-        // PostgreSQL runs them in order). The first failure in that order is the cause:
-        // the statements after it fail because the transaction was aborted, and `COMMIT`
-        // then rolls back.
-        let (results, committed) = tokio::join!(
+        .map_err(|e| CommitFailure(Phase::Begin, e))?;
+        // Sent together (tokio-postgres pipelines what is polled at once, in order;
+        // PostgreSQL runs it in order). The first failure in that order is the cause: the
+        // statements after it fail because the transaction was aborted, and `COMMIT` then
+        // rolls back.
+        let (began, results, committed) = futures::future::join3(
+            connection.batch_execute(begin),
             futures::future::join_all(
                 statements
                     .iter()
@@ -660,11 +646,14 @@ impl PostgresStore {
                     .map(|(statement, (_, params))| connection.execute(statement, params)),
             ),
             connection.batch_execute("COMMIT"),
-        );
+        )
+        .await;
+        // All of it was sent: a lost connection leaves the outcome unknown, even here.
+        began.map_err(failed)?;
         for result in results {
-            result.map_err(failed(Phase::Commit))?;
+            result.map_err(failed)?;
         }
-        committed.map_err(failed(Phase::Commit))
+        committed.map_err(failed)
     }
 
     /// This process's runner id, taken from a sequence, with an advisory lock on it held by
@@ -1068,13 +1057,7 @@ impl Statements {
             ),
             commit_lock: "SELECT pg_advisory_xact_lock(hashtext('convoke'), hashtext($1))"
                 .to_owned(),
-            validate: format!(
-                "SELECT (SELECT c.tbl FROM {s}.commit_keys c \
-                 JOIN unnest($1::text[], $2::text[], $3::bytea[], $4::bytea[]) AS r(tbl, idx, low, high) \
-                 ON c.tbl = r.tbl AND c.idx = r.idx AND c.key >= r.low AND c.key < r.high \
-                 WHERE c.seq > $5 LIMIT 1), \
-                 (SELECT value FROM {s}.meta WHERE key = 'pruned_through') > $5"
-            ),
+            validate: format!("SELECT {s}.check_reads($1, $2, $3, $4, $5)"),
             next_commit: format!(
                 "WITH n AS (UPDATE {s}.meta SET value = value + 1 WHERE key = 'commit_seq' RETURNING value) \
                  INSERT INTO {s}.commit_log (seq) SELECT value FROM n"
@@ -1131,6 +1114,26 @@ impl Statements {
                      key bytea NOT NULL
                  );
                  CREATE INDEX commit_keys_by_commit ON {s}.commit_keys (seq);
+                 CREATE INDEX commit_log_by_time ON {s}.commit_log (committed_at);
+                 CREATE FUNCTION {s}.check_reads(
+                     tables text[], idxs text[], lows bytea[], highs bytea[], snapshot bigint
+                 ) RETURNS void LANGUAGE plpgsql AS $check$
+                 DECLARE
+                     hit text;
+                 BEGIN
+                     IF (SELECT value FROM {s}.meta WHERE key = 'pruned_through') > snapshot THEN
+                         RAISE EXCEPTION USING ERRCODE = '{CONFLICT_STATE}',
+                             MESSAGE = 'the snapshot is older than the commit log';
+                     END IF;
+                     SELECT c.tbl INTO hit FROM {s}.commit_keys c
+                         JOIN unnest(tables, idxs, lows, highs) AS r(tbl, idx, low, high)
+                         ON c.tbl = r.tbl AND c.idx = r.idx AND c.key >= r.low AND c.key < r.high
+                         WHERE c.seq > snapshot LIMIT 1;
+                     IF hit IS NOT NULL THEN
+                         RAISE EXCEPTION USING ERRCODE = '{CONFLICT_STATE}', MESSAGE = hit;
+                     END IF;
+                 END
+                 $check$;
                  CREATE SEQUENCE {s}.document_numbers INCREMENT BY {NUMBER_BLOCK};
                  CREATE SEQUENCE {s}.runner_ids AS integer CYCLE;
                  INSERT INTO {s}.meta (key, value) VALUES
@@ -1204,6 +1207,16 @@ enum Phase {
 /// outcome unknown if it was lost while committing.
 fn classify(e: &tokio_postgres::Error, table: &str, phase: Phase) -> StoreError {
     if let Some(code) = e.code() {
+        if code.code() == CONFLICT_STATE {
+            // `check_reads` names the table, unless the snapshot was too old.
+            let named = e
+                .as_db_error()
+                .map(|db| db.message())
+                .filter(|m| !m.contains(' '));
+            return StoreError::Conflict {
+                table: named.unwrap_or(table).to_owned(),
+            };
+        }
         if *code == SqlState::T_R_SERIALIZATION_FAILURE || *code == SqlState::T_R_DEADLOCK_DETECTED
         {
             return StoreError::Conflict {
