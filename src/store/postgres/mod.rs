@@ -217,6 +217,16 @@ fn next_after(mut bytes: Vec<u8>) -> Vec<u8> {
 /// The layout this version of convoke writes; older ones are migrated at start.
 const LAYOUT_VERSION: i64 = 1;
 
+/// How a transaction's first statement found it.
+enum Begun {
+    /// Begun by an earlier statement.
+    Already,
+    /// Begun now; its snapshot shows the commits up to this number.
+    At(i64),
+    /// Begun, but `meta` has no commit number (not a schema convoke made).
+    NoCommitNumber,
+}
+
 /// One convoke transaction's PostgreSQL side.
 struct OpenTransaction {
     writable: bool,
@@ -326,46 +336,83 @@ impl PostgresStore {
             .ok_or_else(|| StoreError::Engine(format!("no open transaction {handle}")))
     }
 
-    /// The transaction's connection, taken from the pool and begun at its first use.
-    async fn connection<'t>(&self, tx: &'t mut OpenTransaction) -> Result<&'t Object, StoreError> {
+    /// The transaction's connection, taken from the pool at its first use; then also the
+    /// statement that begins the transaction (and reads its snapshot's commit number),
+    /// which the caller sends together with its first read, in one round trip
+    /// ([`Self::with_begin`]).
+    async fn connection<'s, 't>(
+        &'s self,
+        tx: &'t mut OpenTransaction,
+    ) -> Result<(&'t Object, Option<&'s str>), StoreError> {
         if let Some(failed) = &tx.failed {
             return Err(failed.clone());
         }
+        let mut begin = None;
         if tx.connection.is_none() {
-            let connection = self.pool.get().await.map_err(|e| pool_error(&e))?;
-            let begin = if tx.writable {
-                &self.sql.begin_snapshot
+            tx.connection = Some(self.pool.get().await.map_err(|e| pool_error(&e))?);
+            begin = Some(if tx.writable {
+                self.sql.begin_snapshot.as_str()
             } else {
-                &self.sql.begin_read_only_snapshot
+                self.sql.begin_read_only_snapshot.as_str()
+            });
+        }
+        match &tx.connection {
+            Some(connection) => Ok((connection, begin)),
+            None => Err(StoreError::Engine("no connection".to_owned())),
+        }
+    }
+
+    /// Sends `begin` (if the transaction has not begun) and then `first`, pipelined.
+    async fn with_begin<T>(
+        connection: &Object,
+        begin: Option<&str>,
+        first: impl Future<Output = Result<T, tokio_postgres::Error>>,
+    ) -> (
+        Result<Begun, tokio_postgres::Error>,
+        Result<T, tokio_postgres::Error>,
+    ) {
+        let begun = async move {
+            let Some(begin) = begin else {
+                return Ok(Begun::Already);
             };
-            let snapshot = match connection.simple_query(begin).await {
-                Ok(messages) => messages.iter().find_map(|m| match m {
+            let messages = connection.simple_query(begin).await?;
+            Ok(messages
+                .iter()
+                .find_map(|m| match m {
                     tokio_postgres::SimpleQueryMessage::Row(row) => {
                         row.get(0).and_then(|v| v.parse::<i64>().ok())
                     }
                     _ => None,
-                }),
-                Err(e) => {
-                    let error = classify(&e, "", Phase::Begin);
-                    // A connection that failed this early is not returned to the pool.
-                    drop(Object::take(connection));
-                    return Err(error);
-                }
-            };
-            let Some(snapshot) = snapshot else {
-                drop(Object::take(connection));
-                return Err(StoreError::Engine(format!(
-                    "schema '{}' has no commit number: was it created by convoke?",
-                    self.config.schema
-                )));
-            };
-            tx.snapshot_commit = snapshot;
-            tx.connection = Some(connection);
+                })
+                .map_or(Begun::NoCommitNumber, Begun::At))
+        };
+        // `join` polls in order: `BEGIN` is sent first.
+        futures::future::join(begun, first).await
+    }
+
+    /// Records how the transaction began (see [`Self::connection`]); a connection that
+    /// failed this early is not returned to the pool.
+    fn begun(
+        &self,
+        tx: &mut OpenTransaction,
+        begun: Result<Begun, tokio_postgres::Error>,
+    ) -> Result<(), StoreError> {
+        let error = match begun {
+            Ok(Begun::Already) => return Ok(()),
+            Ok(Begun::At(commit)) => {
+                tx.snapshot_commit = commit;
+                return Ok(());
+            }
+            Ok(Begun::NoCommitNumber) => StoreError::Engine(format!(
+                "schema '{}' has no commit number: was it created by convoke?",
+                self.config.schema
+            )),
+            Err(e) => classify(&e, "", Phase::Begin),
+        };
+        if let Some(connection) = tx.connection.take() {
+            drop(Object::take(connection));
         }
-        match &tx.connection {
-            Some(connection) => Ok(connection),
-            None => Err(StoreError::Engine("no connection".to_owned())),
-        }
+        Err(Self::failed(tx, error))
     }
 
     /// Records a failure: the transaction's later operations fail with it too.
@@ -380,14 +427,15 @@ impl PostgresStore {
     ) -> Result<Option<Arc<Document>>, StoreError> {
         let entry = self.transaction(handle)?;
         let mut tx = entry.lock().await;
-        let connection = self.connection(&mut tx).await?;
-        let result = async {
+        let (connection, begin) = self.connection(&mut tx).await?;
+        let (begun, result) = Self::with_begin(connection, begin, async {
             let statement = connection.prepare_cached(&self.sql.get).await?;
             connection
                 .query_opt(&statement, &[&id.table(), &to_sql(id.number())])
                 .await
-        }
+        })
         .await;
+        self.begun(&mut tx, begun)?;
         let row = match result {
             Ok(row) => row,
             Err(e) => return Err(Self::failed(&mut tx, classify(&e, id.table(), Phase::Read))),
@@ -433,14 +481,15 @@ impl PostgresStore {
         let limit = limit.map(|n| i64::try_from(n).unwrap_or(i64::MAX));
         let entry = self.transaction(handle)?;
         let mut tx = entry.lock().await;
-        let connection = self.connection(&mut tx).await?;
-        let result = async {
+        let (connection, begin) = self.connection(&mut tx).await?;
+        let (begun, result) = Self::with_begin(connection, begin, async {
             let statement = connection.prepare_cached(sql).await?;
             connection
                 .query(&statement, &[&table, &index, &lower, &upper, &limit])
                 .await
-        }
+        })
         .await;
+        self.begun(&mut tx, begun)?;
         let rows = match result {
             Ok(rows) => rows,
             Err(e) => return Err(Self::failed(&mut tx, classify(&e, table, Phase::Read))),
@@ -465,12 +514,13 @@ impl PostgresStore {
         let number = match cached {
             Some(n) => n,
             None => {
-                let connection = self.connection(&mut tx).await?;
-                let result = async {
+                let (connection, begin) = self.connection(&mut tx).await?;
+                let (begun, result) = Self::with_begin(connection, begin, async {
                     let statement = connection.prepare_cached(&self.sql.next_block).await?;
                     connection.query_one(&statement, &[]).await
-                }
+                })
                 .await;
+                self.begun(&mut tx, begun)?;
                 let first = match result {
                     Ok(row) => from_sql(row.get(0)),
                     Err(e) => {
@@ -494,14 +544,15 @@ impl PostgresStore {
         if !tx.writable {
             return Err(StoreError::ReadOnly);
         }
-        let connection = self.connection(&mut tx).await?;
-        let result = async {
+        let (connection, begin) = self.connection(&mut tx).await?;
+        let (begun, result) = Self::with_begin(connection, begin, async {
             let statement = connection.prepare_cached(&self.sql.lock).await?;
             connection
                 .query_opt(&statement, &[&id.table(), &to_sql(id.number())])
                 .await
-        }
+        })
         .await;
+        self.begun(&mut tx, begun)?;
         match result {
             Ok(row) => Ok(row.is_some()),
             Err(e) => Err(Self::failed(&mut tx, classify(&e, id.table(), Phase::Read))),
