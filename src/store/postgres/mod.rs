@@ -444,7 +444,6 @@ impl PostgresStore {
             .transpose()
     }
 
-    #[allow(clippy::too_many_arguments)]
     async fn scan_documents(
         &self,
         handle: Timestamp,
