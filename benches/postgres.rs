@@ -20,14 +20,17 @@
 //! - **insert commit**: `rt.mutation(insert, item)` (a transaction with one blind insert,
 //!   committed), one after the other, and from 8 tasks at once. Floors:
 //!   - *engine SQL*: what `PostgresStore::commit_on` sends for such a commit, on a
-//!     connection of its own, pipelined the same way: `BEGIN ISOLATION LEVEL READ
-//!     COMMITTED`, the commit advisory lock and the validation query in one round trip;
-//!     the `meta` update with the `commit_log` insert, the `documents` insert and the
-//!     `index_entries` insert (with its `commit_keys`) and `COMMIT` in a second. The same
+//!     connection of its own, pipelined the same way, in one round trip: `BEGIN ISOLATION
+//!     LEVEL READ COMMITTED`, the commit advisory lock, the `meta` update with the
+//!     `commit_log` insert, the `documents` insert, the `index_entries` insert (with its
+//!     `commit_keys`) and `COMMIT`, all sent together (no `check_reads`: a blind insert's
+//!     read set is empty, and the engine validates only a non-empty one). The same
 //!     encoding work (the item to a value, Convex JSON, the three index keys), the same
 //!     document numbers taken from the sequence 64 at a time in a `REPEATABLE READ`
-//!     snapshot (then `ROLLBACK; BEGIN ..` opens the commit), the same pruning every 256th
-//!     commit. 8 tasks: 8 connections, one per task.
+//!     snapshot (its `BEGIN` and commit-number read pipelined with the `nextval`, one round
+//!     trip; then `ROLLBACK; BEGIN ..` opens the commit), the same pruning every 256th
+//!     commit (two more statements in the same round trip). 8 tasks: 8 connections, one
+//!     per task.
 //!   - *plain INSERT*: one autocommitted `INSERT` of a same-sized `documents` row (fields
 //!     pre-encoded) per commit: what a commit costs the server at all. 8 tasks: 8
 //!     connections.
@@ -36,10 +39,12 @@
 //!   **get by id**: `ctx.db().get(id)` over the 10,000 ids in a scattered order. Each in two
 //!   forms:
 //!   - *one query per read*: `rt.query(..)` from outside the runtime, one after the other.
-//!     Floor: `BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY`, the engine's `SELECT`
-//!     (`index_entries` joined to `documents` over the byte-key range; or the `documents`
-//!     primary-key lookup) and `COMMIT`, pipelined in one round trip, plus the same decode
-//!     (Convex JSON to fields, then the typed decode).
+//!     The engine sends its `BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY` with the read
+//!     of the snapshot's commit number and the read itself, in one round trip, and rolls
+//!     back when the query ends. Floor: `BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY`,
+//!     the engine's `SELECT` (`index_entries` joined to `documents` over the byte-key
+//!     range; or the `documents` primary-key lookup) and `COMMIT`, pipelined in one round
+//!     trip, plus the same decode (Convex JSON to fields, then the typed decode).
 //!   - *reads inside one query*: a query procedure looping over the reads and timing itself
 //!     from inside the handler. Floor: the same `SELECT`s and decode in one open
 //!     `REPEATABLE READ` transaction.
@@ -338,7 +343,6 @@ mod key {
 struct Sql {
     begin_snapshot: String,
     commit_lock: String,
-    validate: String,
     next_commit: String,
     prune_log: String,
     prune_keys: String,
@@ -362,13 +366,6 @@ impl Sql {
             ),
             commit_lock: "SELECT pg_advisory_xact_lock(hashtext('convoke'), hashtext($1))"
                 .to_owned(),
-            validate: format!(
-                "SELECT (SELECT c.tbl FROM {s}.commit_keys c \
-                 JOIN unnest($1::text[], $2::text[], $3::bytea[], $4::bytea[]) AS r(tbl, idx, low, high) \
-                 ON c.tbl = r.tbl AND c.idx = r.idx AND c.key >= r.low AND c.key < r.high \
-                 WHERE c.seq > $5 LIMIT 1), \
-                 (SELECT value FROM {s}.meta WHERE key = 'pruned_through') > $5"
-            ),
             next_commit: format!(
                 "WITH n AS (UPDATE {s}.meta SET value = value + 1 WHERE key = 'commit_seq' RETURNING value) \
                  INSERT INTO {s}.commit_log (seq) SELECT value FROM n"
@@ -414,7 +411,6 @@ impl Sql {
 struct FloorConn {
     client: Client,
     commit_lock: Statement,
-    validate: Statement,
     next_commit: Statement,
     prune_log: Statement,
     prune_keys: Statement,
@@ -436,7 +432,6 @@ impl FloorConn {
         };
         FloorConn {
             commit_lock: prepare(&sql.commit_lock).await,
-            validate: prepare(&sql.validate).await,
             next_commit: prepare(&sql.next_commit).await,
             prune_log: prepare(&sql.prune_log).await,
             prune_keys: prepare(&sql.prune_keys).await,
@@ -463,43 +458,45 @@ struct FloorShared {
     plain_fields: String,
 }
 
-/// The engine's SQL for a commit inserting `item` as a new document, as
-/// `PostgresStore::commit_writes` sends it.
+/// The engine's SQL for a commit inserting `item` as a new document, as `PostgresStore`
+/// sends it: `allocate_id` (a number from the block, or a new block), then `commit_on` (one
+/// pipelined round trip).
 async fn engine_sql_commit(c: &FloorConn, shared: &FloorShared, item: &Item) {
     const TABLE: &str = "floor_items";
-    // `allocate_id`: a number from the block, or a new block read in a snapshot.
+    // `allocate_id`: a number from the block, or a new block: `nextval` is the
+    // transaction's first statement, sent together with its `BEGIN` and the read of the
+    // snapshot's commit number (`with_begin`), in one round trip.
     let cached = shared
         .numbers
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
         .next();
-    let (number, had_snapshot, snapshot_commit) = match cached {
-        Some(n) => (n, false, 0i64),
+    let (number, had_snapshot) = match cached {
+        Some(n) => (n, false),
         None => {
-            let messages = c
-                .client
-                .simple_query(&shared.sql.begin_snapshot)
-                .await
-                .expect("begin snapshot");
+            let (messages, first) = futures::future::join(
+                c.client.simple_query(&shared.sql.begin_snapshot),
+                c.client.query_one(&c.next_block, &[]),
+            )
+            .await;
+            // The snapshot's commit number, parsed as the engine does (only `check_reads`
+            // would use it, and a blind insert has nothing to check).
             let snapshot = messages
+                .expect("begin snapshot")
                 .iter()
                 .find_map(|m| match m {
                     SimpleQueryMessage::Row(row) => row.get(0).and_then(|v| v.parse::<i64>().ok()),
                     _ => None,
                 })
                 .expect("commit number");
-            let first: i64 = c
-                .client
-                .query_one(&c.next_block, &[])
-                .await
-                .expect("nextval")
-                .get(0);
+            let first: i64 = first.expect("nextval").get(0);
             let first = first as u64;
             *shared
                 .numbers
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner) = first + 1..first + NUMBER_BLOCK;
-            (first, true, snapshot)
+            black_box(snapshot);
+            (first, true)
         }
     };
     // The document (`Transaction::insert`), then `WriteRows`: fields as Convex JSON, one
@@ -527,41 +524,29 @@ async fn engine_sql_commit(c: &FloorConn, shared: &FloorShared, item: &Item) {
     let mut by_owner = Vec::with_capacity(40);
     key::string(fields["owner"].as_str().expect("owner"), &mut by_owner);
     by_owner.extend_from_slice(&by_creation_time);
+    // In the schema's order: the system indexes, then the declared one.
     let entry_tables = vec![TABLE.to_owned(); 3];
-    let entry_indexes: Vec<String> = ["by_creation_time", "by_id", "by_owner"]
+    let entry_indexes: Vec<String> = ["by_id", "by_creation_time", "by_owner"]
         .into_iter()
         .map(str::to_owned)
         .collect();
-    let entry_keys = vec![by_creation_time, by_id, by_owner];
+    let entry_keys = vec![by_id, by_creation_time, by_owner];
     let entry_numbers = vec![number; 3];
-    // A blind write: no read ranges.
-    let no_names: Vec<String> = Vec::new();
-    let no_keys: Vec<Vec<u8>> = Vec::new();
+    // `commit_on`: one round trip.
     let begin = if had_snapshot {
         "ROLLBACK; BEGIN ISOLATION LEVEL READ COMMITTED"
     } else {
         "BEGIN ISOLATION LEVEL READ COMMITTED"
     };
-    let check: [&(dyn ToSql + Sync); 5] =
-        [&no_names, &no_names, &no_keys, &no_keys, &snapshot_commit];
-    let lock_params: [&(dyn ToSql + Sync); 1] = [&shared.schema];
-    // Round trip 1: begin, lock, validate.
-    let (began, locked, validation) = tokio::join!(
-        c.client.batch_execute(begin),
-        c.client.execute(&c.commit_lock, &lock_params),
-        c.client.query_one(&c.validate, &check),
-    );
-    began.expect("begin");
-    locked.expect("lock");
-    let validation = validation.expect("validate");
-    let conflict: Option<String> = validation.get(0);
-    assert!(conflict.is_none(), "a blind insert does not conflict");
-    // Round trip 2: the writes and COMMIT.
     let prune = shared
         .commits
         .fetch_add(1, Ordering::Relaxed)
         .is_multiple_of(PRUNE_EVERY);
+    // The commit lock; no `check_reads` (a blind insert's read set is empty, and the engine
+    // validates only a non-empty one); `next_commit`; no deletes or updates (the document
+    // is new); the document; its index entries with their `commit_keys`; the pruning.
     let mut batch: Vec<(&Statement, Vec<&(dyn ToSql + Sync)>)> = vec![
+        (&c.commit_lock, vec![&shared.schema]),
         (&c.next_commit, Vec::new()),
         (
             &c.insert_documents,
@@ -576,14 +561,19 @@ async fn engine_sql_commit(c: &FloorConn, shared: &FloorShared, item: &Item) {
         batch.push((&c.prune_log, Vec::new()));
         batch.push((&c.prune_keys, Vec::new()));
     }
-    let (results, committed) = tokio::join!(
+    // Sent together, in this order, with the engine's combinators: `BEGIN`, the batch,
+    // `COMMIT`.
+    let (began, results, committed) = futures::future::join3(
+        c.client.batch_execute(begin),
         futures::future::join_all(
             batch
                 .iter()
-                .map(|(statement, params)| c.client.execute(*statement, params))
+                .map(|(statement, params)| c.client.execute(*statement, params)),
         ),
         c.client.batch_execute("COMMIT"),
-    );
+    )
+    .await;
+    began.expect("begin");
     for result in results {
         result.expect("write");
     }
