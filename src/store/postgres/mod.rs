@@ -117,14 +117,17 @@ pub struct PostgresStore {
     pool: Pool,
     pg_config: tokio_postgres::Config,
     config: PostgresConfig,
-    sql: Statements,
+    sql: Arc<Statements>,
     schema: RwLock<Arc<Schema>>,
     open: Mutex<HashMap<u64, Arc<tokio::sync::Mutex<OpenTransaction>>>>,
     next_handle: AtomicU64,
     /// Document numbers taken from the sequence and not handed out yet.
     numbers: Mutex<Range<u64>>,
-    /// Commits made by this store: every [`PRUNE_EVERY`]th also prunes the commit log.
-    commits: AtomicU64,
+    /// Commits made by this store (see [`Committer`]).
+    commits: Arc<AtomicU64>,
+    /// The queue of the committer task, started by the first commit (again if its tokio
+    /// runtime has ended).
+    committer: Mutex<Option<tokio::sync::mpsc::UnboundedSender<QueuedCommit>>>,
     /// This process's runner id, and the connection holding its advisory lock (which
     /// PostgreSQL releases when the connection ends: the process is then known gone).
     runner: tokio::sync::Mutex<Option<(i64, tokio_postgres::Client)>>,
@@ -150,13 +153,183 @@ const PRUNE_EVERY: u64 = 256;
 /// the pruned commits conflicts (statements time out much sooner).
 const COMMIT_LOG_RETENTION: &str = "10 minutes";
 
-/// The SQLSTATE `check_reads` raises when a commit since the snapshot changed what the
-/// transaction read (its message: the table), or the snapshot is older than the commit log.
-const CONFLICT_STATE: &str = "CV001";
+/// Commits one process sends in one PostgreSQL transaction, at most.
+const MAX_BATCH: usize = 64;
 
-/// Why a commit did not happen: PostgreSQL failed, at this phase (a conflict is the
-/// [`CONFLICT_STATE`] error).
-struct CommitFailure(Phase, tokio_postgres::Error);
+/// A commit waiting for the committer: its snapshot's commit number, what it read, what it
+/// writes, and where its outcome goes.
+struct QueuedCommit {
+    snapshot: i64,
+    reads: ReadRanges,
+    rows: WriteRows,
+    /// The table named by a conflict `apply_commit` cannot name (a pruned snapshot).
+    table: String,
+    outcome: tokio::sync::oneshot::Sender<Result<(), StoreError>>,
+}
+
+impl QueuedCommit {
+    /// The arguments of `apply_commit`.
+    fn params(&self) -> [&(dyn ToSql + Sync); 21] {
+        let (r, w) = (&self.reads, &self.rows);
+        [
+            &self.snapshot,
+            &r.tables,
+            &r.indexes,
+            &r.lows,
+            &r.highs,
+            &w.written_tables,
+            &w.written_numbers,
+            &w.deleted_tables,
+            &w.deleted_numbers,
+            &w.updated.tables,
+            &w.updated.numbers,
+            &w.updated.creation_times,
+            &w.updated.fields,
+            &w.inserted.tables,
+            &w.inserted.numbers,
+            &w.inserted.creation_times,
+            &w.inserted.fields,
+            &w.entry_tables,
+            &w.entry_indexes,
+            &w.entry_keys,
+            &w.entry_numbers,
+        ]
+    }
+}
+
+/// What the committer task needs from the store.
+#[derive(Clone)]
+struct Committer {
+    pool: Pool,
+    sql: Arc<Statements>,
+    schema: String,
+    /// Commits made by this process: every [`PRUNE_EVERY`]th also prunes the commit log.
+    commits: Arc<AtomicU64>,
+}
+
+impl Committer {
+    /// Commits what arrives, in batches: each batch is one PostgreSQL transaction, sent in
+    /// one round trip, so commits that queue up while one batch is written share the next
+    /// batch's commit lock, round trip and flush (group commit).
+    async fn run(self, mut queue: tokio::sync::mpsc::UnboundedReceiver<QueuedCommit>) {
+        while let Some(first) = queue.recv().await {
+            let mut batch = vec![first];
+            while batch.len() < MAX_BATCH {
+                match queue.try_recv() {
+                    Ok(commit) => batch.push(commit),
+                    Err(_) => break,
+                }
+            }
+            self.commit(batch).await;
+        }
+    }
+
+    /// `BEGIN`, the commit lock, `apply_commit` for each commit in order (it checks the
+    /// commit's reads against every commit since its snapshot, earlier ones of the batch
+    /// included, then writes it, or names the table it conflicts on), pruning now and then,
+    /// and `COMMIT`, pipelined: the lock is held while the server executes and flushes,
+    /// never across the network. Each commit's outcome goes back to its transaction.
+    async fn commit(&self, batch: Vec<QueuedCommit>) {
+        let reply = |batch: Vec<QueuedCommit>, error: &dyn Fn(&QueuedCommit) -> StoreError| {
+            for commit in batch {
+                let error = error(&commit);
+                let _ = commit.outcome.send(Err(error));
+            }
+        };
+        let connection = match self.pool.get().await {
+            Ok(connection) => connection,
+            Err(e) => return reply(batch, &|_| pool_error(&e)),
+        };
+        let sql = &self.sql;
+        let previous = self
+            .commits
+            .fetch_add(batch.len() as u64, AtomicOrdering::Relaxed);
+        let prune = previous / PRUNE_EVERY != (previous + batch.len() as u64) / PRUNE_EVERY;
+        // Prepared once per connection (a round trip the first time only).
+        let prepared = tokio::try_join!(
+            connection.prepare_cached(&sql.commit_lock),
+            connection.prepare_cached(&sql.apply_commit),
+            connection.prepare_cached(&sql.prune_log),
+            connection.prepare_cached(&sql.prune_keys),
+        );
+        let (lock, apply, prune_log, prune_keys) = match prepared {
+            Ok(statements) => statements,
+            Err(e) => return reply(batch, &|c| classify(&e, &c.table, Phase::Begin)),
+        };
+        let lock_params: [&(dyn ToSql + Sync); 1] = [&self.schema];
+        let params: Vec<[&(dyn ToSql + Sync); 21]> =
+            batch.iter().map(QueuedCommit::params).collect();
+        let pruning = async {
+            if prune {
+                connection.execute(&prune_log, &[]).await?;
+                connection.execute(&prune_keys, &[]).await?;
+            }
+            Ok::<_, tokio_postgres::Error>(())
+        };
+        // Sent in this order (`join5` polls in order, and tokio-postgres sends a statement
+        // when first polled); PostgreSQL runs them in order. After a failure the rest fail
+        // (the transaction is aborted) and `COMMIT` rolls back.
+        let (began, locked, applied, pruned, committed) = futures::future::join5(
+            connection.batch_execute("BEGIN ISOLATION LEVEL READ COMMITTED"),
+            connection.execute(&lock, &lock_params),
+            futures::future::join_all(params.iter().map(|p| connection.query_one(&apply, p))),
+            pruning,
+            connection.batch_execute("COMMIT"),
+        )
+        .await;
+        // The first failure in order is the cause.
+        let mut failure: Option<(Option<usize>, tokio_postgres::Error)> = None;
+        let mut conflicts: Vec<Option<String>> = Vec::with_capacity(batch.len());
+        for (step, result) in [(None, began), (None, locked.map(drop))] {
+            if let Err(e) = result {
+                failure.get_or_insert((step, e));
+            }
+        }
+        for (i, result) in applied.into_iter().enumerate() {
+            match result {
+                Ok(row) => conflicts.push(row.get::<_, Option<String>>(0)),
+                Err(e) => {
+                    conflicts.push(None);
+                    failure.get_or_insert((Some(i), e));
+                }
+            }
+        }
+        for result in [pruned, committed] {
+            if let Err(e) = result {
+                failure.get_or_insert((None, e));
+            }
+        }
+        if connection.is_closed() {
+            drop(Object::take(connection));
+        }
+        for (i, (commit, conflict)) in batch.into_iter().zip(conflicts).enumerate() {
+            let outcome = match (conflict, &failure) {
+                // Checked and refused: not written, whatever happened next.
+                (Some(table), _) => Err(StoreError::Conflict {
+                    table: if table.is_empty() {
+                        commit.table.clone()
+                    } else {
+                        table
+                    },
+                }),
+                (None, None) => Ok(()),
+                // The connection was lost: what reached the server is not known.
+                (None, Some((_, e))) if is_connection_error(e) => {
+                    Err(classify(e, &commit.table, Phase::Commit))
+                }
+                // This commit's own statement failed.
+                (None, Some((Some(failed), e))) if *failed == i => {
+                    Err(classify(e, &commit.table, Phase::Commit))
+                }
+                // Another statement failed and the whole batch rolled back: run it again.
+                (None, Some(_)) => Err(StoreError::Conflict {
+                    table: commit.table.clone(),
+                }),
+            };
+            let _ = commit.outcome.send(outcome);
+        }
+    }
+}
 
 /// A read set as half-open byte ranges of index keys, `[low, high)`, the columns of the
 /// validation statement. A document read by id is the range of its `by_id` key.
@@ -240,6 +413,8 @@ struct OpenTransaction {
     /// Numbers this transaction allocated: their documents are new (no old row, no old
     /// index entries).
     allocated: HashSet<u64>,
+    /// Whether it holds row locks ([`Storage::try_lock`]).
+    locked: bool,
 }
 
 impl Drop for OpenTransaction {
@@ -301,13 +476,14 @@ impl PostgresStore {
         Ok(PostgresStore {
             pool,
             pg_config,
-            sql: Statements::new(&config.schema),
+            sql: Arc::new(Statements::new(&config.schema)),
             config,
             schema: RwLock::new(Arc::new(Schema::default())),
             open: Mutex::new(HashMap::new()),
             next_handle: AtomicU64::new(1),
             numbers: Mutex::new(0..0),
-            commits: AtomicU64::new(0),
+            commits: Arc::new(AtomicU64::new(0)),
+            committer: Mutex::new(None),
             runner: tokio::sync::Mutex::new(None),
         })
     }
@@ -553,7 +729,10 @@ impl PostgresStore {
         .await;
         self.begun(&mut tx, begun)?;
         match result {
-            Ok(row) => Ok(row.is_some()),
+            Ok(row) => {
+                tx.locked |= row.is_some();
+                Ok(row.is_some())
+            }
             Err(e) => Err(Self::failed(&mut tx, classify(&e, id.table(), Phase::Read))),
         }
     }
@@ -571,139 +750,66 @@ impl PostgresStore {
             .unwrap_or_default();
         let rows = WriteRows::new(&request, &self.schema(), &tx.allocated)?;
         let reads = ReadRanges::new(&request.reads);
-        // The snapshot's transaction ends: the commit runs in a transaction of its own that
-        // sees every commit (`READ COMMITTED`), on the same connection.
-        let had_snapshot = tx.connection.is_some();
-        let connection = match tx.connection.take() {
-            Some(connection) => connection,
-            None => self.pool.get().await.map_err(|e| pool_error(&e))?,
-        };
-        let prune = self
-            .commits
-            .fetch_add(1, AtomicOrdering::Relaxed)
-            .is_multiple_of(PRUNE_EVERY);
-        let outcome = self
-            .commit_on(
-                &connection,
-                had_snapshot,
-                tx.snapshot_commit,
-                &reads,
-                &rows,
-                prune,
-            )
-            .await;
-        let error = match outcome {
-            Ok(()) => return Ok(request.snapshot),
-            Err(CommitFailure(phase, e)) => classify(&e, &table, phase),
-        };
-        if connection.is_closed() {
-            drop(Object::take(connection));
-        } else {
-            // Back to the pool only once nothing of this transaction is left open.
-            tx.connection = Some(connection);
+        // The snapshot ends now: its connection goes back to the pool for the committer.
+        // Row locks it took (claimed jobs) would block the commit's own writes, so such a
+        // snapshot ends before the commit is queued.
+        if let Some(connection) = tx.connection.take() {
+            if !tx.locked {
+                end_snapshot(connection);
+            } else if let Err(e) = connection.batch_execute("ROLLBACK").await {
+                drop(Object::take(connection));
+                return Err(Self::failed(&mut tx, classify(&e, &table, Phase::Begin)));
+            }
         }
-        Err(Self::failed(&mut tx, error))
+        let (sender, outcome) = tokio::sync::oneshot::channel();
+        self.submit(QueuedCommit {
+            snapshot: tx.snapshot_commit,
+            reads,
+            rows,
+            table,
+            outcome: sender,
+        })?;
+        let result = outcome.await.unwrap_or_else(|_| {
+            Err(StoreError::CommitOutcomeUnknown {
+                reason: "the committer stopped while committing".to_owned(),
+            })
+        });
+        result
+            .map(|()| request.snapshot)
+            .map_err(|e| Self::failed(&mut tx, e))
     }
 
-    /// Validates and writes one commit on `connection`, in one round trip: `BEGIN`, the
-    /// commit lock, the validation (which raises [`CONFLICT_STATE`] to abort the
-    /// transaction), the writes and `COMMIT` are sent together, so the lock is held only
-    /// while the server executes them, never across a network round trip.
-    async fn commit_on(
-        &self,
-        connection: &Object,
-        had_snapshot: bool,
-        snapshot_commit: i64,
-        reads: &ReadRanges,
-        rows: &WriteRows,
-        prune: bool,
-    ) -> Result<(), CommitFailure> {
-        let sql = &self.sql;
-        let failed = |e| CommitFailure(Phase::Commit, e);
-        let begin = if had_snapshot {
-            "ROLLBACK; BEGIN ISOLATION LEVEL READ COMMITTED"
-        } else {
-            "BEGIN ISOLATION LEVEL READ COMMITTED"
+    /// Hands a commit to this process's committer task, starting it if needed.
+    fn submit(&self, mut commit: QueuedCommit) -> Result<(), StoreError> {
+        let mut committer = self
+            .committer
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(queue) = committer.as_ref() {
+            match queue.send(commit) {
+                Ok(()) => return Ok(()),
+                // Its runtime ended: start another on the current one.
+                Err(tokio::sync::mpsc::error::SendError(back)) => commit = back,
+            }
+        }
+        let runtime = tokio::runtime::Handle::try_current().map_err(|_| {
+            StoreError::Engine("a PostgreSQL commit needs a tokio runtime".to_owned())
+        })?;
+        let (queue, commits) = tokio::sync::mpsc::unbounded_channel();
+        let context = Committer {
+            pool: self.pool.clone(),
+            sql: self.sql.clone(),
+            schema: self.config.schema.clone(),
+            commits: self.commits.clone(),
         };
-        let mut batch: Vec<(&str, Vec<&(dyn ToSql + Sync)>)> = Vec::with_capacity(10);
-        batch.push((&sql.commit_lock, vec![&self.config.schema]));
-        if !reads.tables.is_empty() {
-            batch.push((
-                &sql.validate,
-                vec![
-                    &reads.tables,
-                    &reads.indexes,
-                    &reads.lows,
-                    &reads.highs,
-                    &snapshot_commit,
-                ],
-            ));
+        runtime.spawn(context.run(commits));
+        let sent = queue.send(commit).is_ok();
+        *committer = Some(queue);
+        if sent {
+            Ok(())
+        } else {
+            Err(StoreError::Engine("the committer did not start".to_owned()))
         }
-        batch.push((&sql.next_commit, Vec::new()));
-        if !rows.written_numbers.is_empty() {
-            batch.push((
-                &sql.delete_entries,
-                vec![&rows.written_tables, &rows.written_numbers],
-            ));
-        }
-        if !rows.deleted_numbers.is_empty() {
-            batch.push((
-                &sql.delete_documents,
-                vec![&rows.deleted_tables, &rows.deleted_numbers],
-            ));
-        }
-        if !rows.updated.numbers.is_empty() {
-            batch.push((&sql.update_documents, rows.updated.params().to_vec()));
-        }
-        if !rows.inserted.numbers.is_empty() {
-            batch.push((&sql.insert_documents, rows.inserted.params().to_vec()));
-        }
-        if !rows.entry_numbers.is_empty() {
-            batch.push((
-                &sql.insert_entries,
-                vec![
-                    &rows.entry_tables,
-                    &rows.entry_indexes,
-                    &rows.entry_keys,
-                    &rows.entry_numbers,
-                ],
-            ));
-        }
-        if prune {
-            batch.push((&sql.prune_log, Vec::new()));
-            batch.push((&sql.prune_keys, Vec::new()));
-        }
-        // Prepared once per connection (a round trip the first time only).
-        let statements = futures::future::join_all(
-            batch
-                .iter()
-                .map(|(text, _)| connection.prepare_cached(text)),
-        )
-        .await
-        .into_iter()
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| CommitFailure(Phase::Begin, e))?;
-        // Sent together (tokio-postgres pipelines what is polled at once, in order;
-        // PostgreSQL runs it in order). The first failure in that order is the cause: the
-        // statements after it fail because the transaction was aborted, and `COMMIT` then
-        // rolls back.
-        let (began, results, committed) = futures::future::join3(
-            connection.batch_execute(begin),
-            futures::future::join_all(
-                statements
-                    .iter()
-                    .zip(&batch)
-                    .map(|(statement, (_, params))| connection.execute(statement, params)),
-            ),
-            connection.batch_execute("COMMIT"),
-        )
-        .await;
-        // All of it was sent: a lost connection leaves the outcome unknown, even here.
-        began.map_err(failed)?;
-        for result in results {
-            result.map_err(failed)?;
-        }
-        committed.map_err(failed)
     }
 
     /// This process's runner id, taken from a sequence, with an advisory lock on it held by
@@ -1023,17 +1129,6 @@ struct DocumentRows {
     fields: Vec<String>,
 }
 
-impl DocumentRows {
-    fn params(&self) -> [&(dyn ToSql + Sync); 4] {
-        [
-            &self.tables,
-            &self.numbers,
-            &self.creation_times,
-            &self.fields,
-        ]
-    }
-}
-
 /// The SQL statements, with the schema name in them.
 struct Statements {
     take_runner_id: String,
@@ -1041,8 +1136,7 @@ struct Statements {
     begin_snapshot: String,
     begin_read_only_snapshot: String,
     commit_lock: String,
-    validate: String,
-    next_commit: String,
+    apply_commit: String,
     prune_log: String,
     prune_keys: String,
     backfill_entries: String,
@@ -1059,11 +1153,6 @@ struct Statements {
     scans: [[[String; 2]; 2]; 2],
     next_block: String,
     lock: String,
-    delete_entries: String,
-    delete_documents: String,
-    update_documents: String,
-    insert_documents: String,
-    insert_entries: String,
 }
 
 impl Statements {
@@ -1086,7 +1175,6 @@ impl Statements {
                 [scan(lower, true, false), scan(lower, true, true)],
             ]
         };
-        let commit = format!("(SELECT value FROM {s}.meta WHERE key = 'commit_seq')");
         // Runner locks: the two-key form, keyed by the schema, so that schemas do not share
         // runner ids.
         let runner_key = "hashtext($1 || '/runners')";
@@ -1107,10 +1195,9 @@ impl Statements {
             ),
             commit_lock: "SELECT pg_advisory_xact_lock(hashtext('convoke'), hashtext($1))"
                 .to_owned(),
-            validate: format!("SELECT {s}.check_reads($1, $2, $3, $4, $5)"),
-            next_commit: format!(
-                "WITH n AS (UPDATE {s}.meta SET value = value + 1 WHERE key = 'commit_seq' RETURNING value) \
-                 INSERT INTO {s}.commit_log (seq) SELECT value FROM n"
+            apply_commit: format!(
+                "SELECT {s}.apply_commit($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, \
+                 $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)"
             ),
             prune_log: format!(
                 "WITH gone AS (DELETE FROM {s}.commit_log \
@@ -1165,25 +1252,64 @@ impl Statements {
                  );
                  CREATE INDEX commit_keys_by_commit ON {s}.commit_keys (seq);
                  CREATE INDEX commit_log_by_time ON {s}.commit_log (committed_at);
-                 CREATE FUNCTION {s}.check_reads(
-                     tables text[], idxs text[], lows bytea[], highs bytea[], snapshot bigint
-                 ) RETURNS void LANGUAGE plpgsql AS $check$
+                 CREATE FUNCTION {s}.apply_commit(
+                     snapshot bigint,
+                     r_tbl text[], r_idx text[], r_low bytea[], r_high bytea[],
+                     w_tbl text[], w_num bigint[],
+                     d_tbl text[], d_num bigint[],
+                     u_tbl text[], u_num bigint[], u_time double precision[], u_fields text[],
+                     i_tbl text[], i_num bigint[], i_time double precision[], i_fields text[],
+                     e_tbl text[], e_idx text[], e_key bytea[], e_num bigint[]
+                 ) RETURNS text LANGUAGE plpgsql AS $apply$
                  DECLARE
                      hit text;
+                     this_commit bigint;
                  BEGIN
-                     IF (SELECT value FROM {s}.meta WHERE key = 'pruned_through') > snapshot THEN
-                         RAISE EXCEPTION USING ERRCODE = '{CONFLICT_STATE}',
-                             MESSAGE = 'the snapshot is older than the commit log';
+                     IF array_length(r_tbl, 1) IS NOT NULL THEN
+                         IF (SELECT value FROM {s}.meta WHERE key = 'pruned_through') > snapshot THEN
+                             RETURN '';
+                         END IF;
+                         SELECT c.tbl INTO hit FROM {s}.commit_keys c
+                             JOIN unnest(r_tbl, r_idx, r_low, r_high) AS r(tbl, idx, low, high)
+                             ON c.tbl = r.tbl AND c.idx = r.idx AND c.key >= r.low AND c.key < r.high
+                             WHERE c.seq > snapshot LIMIT 1;
+                         IF hit IS NOT NULL THEN
+                             RETURN hit;
+                         END IF;
                      END IF;
-                     SELECT c.tbl INTO hit FROM {s}.commit_keys c
-                         JOIN unnest(tables, idxs, lows, highs) AS r(tbl, idx, low, high)
-                         ON c.tbl = r.tbl AND c.idx = r.idx AND c.key >= r.low AND c.key < r.high
-                         WHERE c.seq > snapshot LIMIT 1;
-                     IF hit IS NOT NULL THEN
-                         RAISE EXCEPTION USING ERRCODE = '{CONFLICT_STATE}', MESSAGE = hit;
+                     UPDATE {s}.meta SET value = value + 1 WHERE key = 'commit_seq'
+                         RETURNING value INTO this_commit;
+                     INSERT INTO {s}.commit_log (seq) VALUES (this_commit);
+                     IF array_length(w_tbl, 1) IS NOT NULL THEN
+                         WITH gone AS (
+                             DELETE FROM {s}.index_entries e USING unnest(w_tbl, w_num) AS w(tbl, num)
+                             WHERE e.tbl = w.tbl AND e.num = w.num RETURNING e.tbl, e.idx, e.key
+                         )
+                         INSERT INTO {s}.commit_keys (seq, tbl, idx, key)
+                             SELECT this_commit, gone.tbl, gone.idx, gone.key FROM gone;
                      END IF;
+                     IF array_length(d_tbl, 1) IS NOT NULL THEN
+                         DELETE FROM {s}.documents d USING unnest(d_tbl, d_num) AS w(tbl, num)
+                             WHERE d.tbl = w.tbl AND d.num = w.num;
+                     END IF;
+                     IF array_length(u_tbl, 1) IS NOT NULL THEN
+                         UPDATE {s}.documents d SET creation_time = w.created, fields = w.body
+                             FROM unnest(u_tbl, u_num, u_time, u_fields) AS w(tbl, num, created, body)
+                             WHERE d.tbl = w.tbl AND d.num = w.num;
+                     END IF;
+                     IF array_length(i_tbl, 1) IS NOT NULL THEN
+                         INSERT INTO {s}.documents (tbl, num, creation_time, fields)
+                             SELECT * FROM unnest(i_tbl, i_num, i_time, i_fields);
+                     END IF;
+                     IF array_length(e_tbl, 1) IS NOT NULL THEN
+                         INSERT INTO {s}.index_entries (tbl, idx, key, num)
+                             SELECT * FROM unnest(e_tbl, e_idx, e_key, e_num);
+                         INSERT INTO {s}.commit_keys (seq, tbl, idx, key)
+                             SELECT this_commit, * FROM unnest(e_tbl, e_idx, e_key);
+                     END IF;
+                     RETURN NULL;
                  END
-                 $check$;
+                 $apply$;
                  CREATE SEQUENCE {s}.document_numbers INCREMENT BY {NUMBER_BLOCK};
                  CREATE SEQUENCE {s}.runner_ids AS integer CYCLE;
                  INSERT INTO {s}.meta (key, value) VALUES
@@ -1209,32 +1335,6 @@ impl Statements {
             lock: format!(
                 "SELECT 1 FROM {s}.documents WHERE tbl = $1 AND num = $2 FOR UPDATE SKIP LOCKED"
             ),
-            delete_entries: format!(
-                "WITH old AS (DELETE FROM {s}.index_entries e \
-                 USING unnest($1::text[], $2::bigint[]) AS w(tbl, num) \
-                 WHERE e.tbl = w.tbl AND e.num = w.num RETURNING e.tbl, e.idx, e.key) \
-                 INSERT INTO {s}.commit_keys (seq, tbl, idx, key) SELECT {commit}, tbl, idx, key FROM old"
-            ),
-            delete_documents: format!(
-                "DELETE FROM {s}.documents d USING unnest($1::text[], $2::bigint[]) AS w(tbl, num) \
-                 WHERE d.tbl = w.tbl AND d.num = w.num"
-            ),
-            update_documents: format!(
-                "UPDATE {s}.documents d SET creation_time = w.creation_time, fields = w.fields \
-                 FROM unnest($1::text[], $2::bigint[], $3::double precision[], $4::text[]) \
-                 AS w(tbl, num, creation_time, fields) \
-                 WHERE d.tbl = w.tbl AND d.num = w.num"
-            ),
-            insert_documents: format!(
-                "INSERT INTO {s}.documents (tbl, num, creation_time, fields) \
-                 SELECT * FROM unnest($1::text[], $2::bigint[], $3::double precision[], $4::text[])"
-            ),
-            insert_entries: format!(
-                "WITH new AS (INSERT INTO {s}.index_entries (tbl, idx, key, num) \
-                 SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[], $4::bigint[]) \
-                 RETURNING tbl, idx, key) \
-                 INSERT INTO {s}.commit_keys (seq, tbl, idx, key) SELECT {commit}, tbl, idx, key FROM new"
-            ),
         }
     }
 
@@ -1257,16 +1357,6 @@ enum Phase {
 /// outcome unknown if it was lost while committing.
 fn classify(e: &tokio_postgres::Error, table: &str, phase: Phase) -> StoreError {
     if let Some(code) = e.code() {
-        if code.code() == CONFLICT_STATE {
-            // `check_reads` names the table, unless the snapshot was too old.
-            let named = e
-                .as_db_error()
-                .map(|db| db.message())
-                .filter(|m| !m.contains(' '));
-            return StoreError::Conflict {
-                table: named.unwrap_or(table).to_owned(),
-            };
-        }
         if *code == SqlState::T_R_SERIALIZATION_FAILURE || *code == SqlState::T_R_DEADLOCK_DETECTED
         {
             return StoreError::Conflict {
@@ -1294,6 +1384,22 @@ fn classify(e: &tokio_postgres::Error, table: &str, phase: Phase) -> StoreError 
         StoreError::Unavailable {
             reason: describe(e),
         }
+    }
+}
+
+/// Rolls back a snapshot's transaction, then returns its connection to the pool, without
+/// waiting: the caller goes on at once. Without a tokio runtime to do it on, the
+/// connection is closed instead (PostgreSQL then rolls back).
+fn end_snapshot(connection: Object) {
+    match tokio::runtime::Handle::try_current() {
+        Ok(runtime) => {
+            runtime.spawn(async move {
+                if connection.batch_execute("ROLLBACK").await.is_err() {
+                    drop(Object::take(connection));
+                }
+            });
+        }
+        Err(_) => drop(Object::take(connection)),
     }
 }
 
@@ -1402,6 +1508,7 @@ impl Storage for PostgresStore {
             snapshot_commit: 0,
             failed: None,
             allocated: HashSet::new(),
+            locked: false,
         };
         self.open
             .lock()
@@ -1428,17 +1535,7 @@ impl Storage for PostgresStore {
         let Some(connection) = connection else {
             return;
         };
-        // Not committed: roll back before the connection serves another transaction.
-        match tokio::runtime::Handle::try_current() {
-            Ok(runtime) => {
-                runtime.spawn(async move {
-                    if connection.batch_execute("ROLLBACK").await.is_err() {
-                        drop(Object::take(connection));
-                    }
-                });
-            }
-            Err(_) => drop(Object::take(connection)),
-        }
+        end_snapshot(connection);
     }
 
     fn get<'a>(
