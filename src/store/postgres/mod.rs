@@ -9,15 +9,16 @@
 //! - **Writes** stay in the transaction layer until commit.
 //! - **Commit** is optimistic concurrency control with one committer at a time across every
 //!   process sharing the database (a PostgreSQL advisory lock, held for the commit only):
-//!   the transaction's read set (documents read by id, index ranges scanned) is checked in
-//!   SQL (`check_reads`) against the index keys every later commit changed, kept in
-//!   `commit_keys`; if none lies in what it read, its writes, their index entries and its
-//!   own changed keys are written, and it commits under the next commit number. All of it
-//!   is one round trip: the lock is never held across the network. Conflicts are exact, as in the
-//!   in-process engines (an insert next to a scanned range does not conflict, an insert
-//!   into it does), and the order of commits is the order of serialization. PostgreSQL's
-//!   own serialization failures and deadlocks, should a statement meet one, are conflicts
-//!   too: the runtime re-runs the mutation.
+//!   the plpgsql function `apply_commit` checks the transaction's read set (documents read
+//!   by id, index ranges scanned) against the index keys every later commit changed, kept
+//!   in `commit_keys`; if none lies in what it read, it writes the documents, their index
+//!   entries and its own changed keys under the next commit number. Each process's
+//!   committer task sends the commits queued meanwhile as one PostgreSQL transaction, in
+//!   one round trip (group commit: they share the lock, the round trip and the flush).
+//!   Conflicts are exact, as in the in-process engines (an insert next to a scanned range
+//!   does not conflict, an insert into it does), and the order of commits is the order of
+//!   serialization. PostgreSQL's own serialization failures and deadlocks, should a
+//!   statement meet one, are conflicts too: the runtime re-runs the mutation.
 //!
 //! Layout, in a schema of its own (`convoke` unless configured):
 //!
