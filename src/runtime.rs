@@ -741,8 +741,8 @@ impl Runtime {
                     let scheduled = tx.scheduled_any();
                     tx.commit().await.map(|_| (output, scheduled))
                 }
-                // The engine reported a conflict while the procedure ran (PostgreSQL does,
-                // at any statement): re-run it, whatever error the procedure made of it.
+                // The engine reported a conflict while the procedure ran (PostgreSQL can, at
+                // a read): re-run it, whatever error the procedure made of it.
                 Err(e) => match tx.conflict() {
                     Some(conflict) => Err(conflict),
                     None => {

@@ -205,8 +205,9 @@ impl Transaction {
     }
 
     /// Passes on an engine's answer; a conflict dooms the transaction, which then fails to
-    /// commit even if the procedure swallowed the error (PostgreSQL reports serialization
-    /// failures at any statement, not only at commit).
+    /// commit even if the procedure swallowed the error (an engine may report one at a read,
+    /// not only at commit: PostgreSQL does when a row it was asked to lock has changed since
+    /// the snapshot).
     fn doomed<T>(&self, result: Result<T, StoreError>) -> Result<T, StoreError> {
         if let Err(e) = &result
             && e.is_conflict()
