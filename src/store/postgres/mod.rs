@@ -260,13 +260,19 @@ impl Committer {
         let lock_params: [&(dyn ToSql + Sync); 1] = [&self.schema];
         let params: Vec<[&(dyn ToSql + Sync); 21]> =
             batch.iter().map(QueuedCommit::params).collect();
-        let pruning = async {
-            if prune {
-                connection.execute(&prune_log, &[]).await?;
-                connection.execute(&prune_keys, &[]).await?;
-            }
-            Ok::<_, tokio_postgres::Error>(())
+        // Each statement its own future, all polled together: a statement is sent when its
+        // future is first polled, so awaiting one before creating the next would send the
+        // second after `COMMIT`.
+        let pruning: Vec<_> = if prune {
+            vec![&prune_log, &prune_keys]
+        } else {
+            Vec::new()
         };
+        let pruning = futures::future::join_all(
+            pruning
+                .into_iter()
+                .map(|statement| connection.execute(statement, &[])),
+        );
         // Sent in this order (`join5` polls in order, and tokio-postgres sends a statement
         // when first polled); PostgreSQL runs them in order. After a failure the rest fail
         // (the transaction is aborted) and `COMMIT` rolls back.
@@ -295,7 +301,7 @@ impl Committer {
                 }
             }
         }
-        for result in [pruned, committed] {
+        for result in pruned.into_iter().map(|r| r.map(drop)).chain([committed]) {
             if let Err(e) = result {
                 failure.get_or_insert((None, e));
             }
