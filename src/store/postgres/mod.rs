@@ -198,6 +198,17 @@ impl QueuedCommit {
     }
 }
 
+/// Where in a batch a statement failed.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Step {
+    /// `BEGIN`, the lock, pruning.
+    Other,
+    /// The `apply_commit` of the batch's commit at this position.
+    Commit(usize),
+    /// `COMMIT`.
+    End,
+}
+
 /// What the committer task needs from the store.
 #[derive(Clone)]
 struct Committer {
@@ -285,11 +296,11 @@ impl Committer {
         )
         .await;
         // The first failure in order is the cause.
-        let mut failure: Option<(Option<usize>, tokio_postgres::Error)> = None;
+        let mut failure: Option<(Step, tokio_postgres::Error)> = None;
         let mut conflicts: Vec<Option<String>> = Vec::with_capacity(batch.len());
-        for (step, result) in [(None, began), (None, locked.map(drop))] {
+        for result in [began, locked.map(drop)] {
             if let Err(e) = result {
-                failure.get_or_insert((step, e));
+                failure.get_or_insert((Step::Other, e));
             }
         }
         for (i, result) in applied.into_iter().enumerate() {
@@ -297,14 +308,17 @@ impl Committer {
                 Ok(row) => conflicts.push(row.get::<_, Option<String>>(0)),
                 Err(e) => {
                     conflicts.push(None);
-                    failure.get_or_insert((Some(i), e));
+                    failure.get_or_insert((Step::Commit(i), e));
                 }
             }
         }
-        for result in pruned.into_iter().map(|r| r.map(drop)).chain([committed]) {
+        for result in pruned {
             if let Err(e) = result {
-                failure.get_or_insert((None, e));
+                failure.get_or_insert((Step::Other, e));
             }
+        }
+        if let Err(e) = committed {
+            failure.get_or_insert((Step::End, e));
         }
         if connection.is_closed() {
             drop(Object::take(connection));
@@ -320,12 +334,13 @@ impl Committer {
                     },
                 }),
                 (None, None) => Ok(()),
-                // The connection was lost: what reached the server is not known.
-                (None, Some((_, e))) if is_connection_error(e) => {
+                // The connection was lost, or `COMMIT` itself failed: what the server did
+                // is not known, or it is its own error.
+                (None, Some((step, e))) if is_connection_error(e) || *step == Step::End => {
                     Err(classify(e, &commit.table, Phase::Commit))
                 }
                 // This commit's own statement failed.
-                (None, Some((Some(failed), e))) if *failed == i => {
+                (None, Some((Step::Commit(failed), e))) if *failed == i => {
                     Err(classify(e, &commit.table, Phase::Commit))
                 }
                 // Another statement failed and the whole batch rolled back: run it again.
