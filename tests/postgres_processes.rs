@@ -13,6 +13,11 @@
 //!   with no process dying, exactly once), whichever process's worker claimed it;
 //! - every job ended `success`.
 //!
+//! `processes_starting_together_create_the_schema_once` starts [`PROCESSES`] processes at
+//! the same instant on a schema that does not exist yet: they race to create and migrate
+//! it, and every one of them must come up and commit (nothing created twice, no process
+//! refused).
+//!
 //! `a_dead_process_s_action_is_failed_and_a_live_one_s_is_not` kills a process while its
 //! action runs, with another process's action running too: a newly started process marks
 //! the dead one's action failed (interrupted), leaves the live one's alone, and neither
@@ -42,6 +47,7 @@ const COUNTER_VAR: &str = "CONVOKE_MP_COUNTER";
 const NAME_VAR: &str = "CONVOKE_MP_NAME";
 const JOBS_VAR: &str = "CONVOKE_MP_JOBS";
 const ROLE_VAR: &str = "CONVOKE_MP_ROLE";
+const START_AT_VAR: &str = "CONVOKE_MP_START_AT_MS";
 
 /// Processes started by the main test.
 const PROCESSES: usize = 3;
@@ -192,6 +198,9 @@ fn process_child() {
         return;
     };
     let role = env(ROLE_VAR);
+    if role == "migrate" {
+        return migrate_at_start_time(&schema);
+    }
     // A process running a slow action runs nothing else: each runs one of them.
     let concurrency = if role == "slow" { 1 } else { 10 };
     let rt = Runtime::builder()
@@ -222,6 +231,51 @@ fn process_child() {
             }
         }
     });
+}
+
+/// Milliseconds since the Unix epoch.
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// Waits for the agreed start time, then builds a runtime on `schema` (creating or
+/// migrating it), commits a run of its own through a scheduled mutation, and says so.
+fn migrate_at_start_time(schema: &str) {
+    let start_at: u64 = env(START_AT_VAR).parse().expect("start time");
+    let expected_jobs: usize = env(JOBS_VAR).parse().expect("job count");
+    std::thread::sleep(Duration::from_millis(start_at.saturating_sub(now_ms())));
+    let rt = Runtime::builder()
+        .storage(postgres::store(schema))
+        .build()
+        .expect("a runtime on a schema other processes are creating at the same time");
+    let tokio = tokio_runtime();
+    tokio.block_on(async {
+        let _worker = rt.start_scheduler();
+        let key = format!("start-{}", process_name());
+        rt.mutation(shared::mark, key.clone())
+            .await
+            .expect("a first commit");
+        rt.mutation(shared::schedule_jobs, (key, 1, 0))
+            .await
+            .expect("schedule jobs");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let jobs = rt.query(shared::jobs, ()).await.expect("jobs");
+            // Every process's jobs, not only its own: a worker may have claimed another's.
+            if jobs.len() >= expected_jobs && jobs.iter().all(|j| j.state.is_finished()) {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} jobs, not all finished, after 60 s",
+                jobs.len()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    });
+    say("started-done");
 }
 
 /// Increments, schedules, and waits for every job of every process to finish.
@@ -445,6 +499,65 @@ fn processes_share_one_database() {
         assert_eq!(jobs.len(), expected_jobs);
         for job in &jobs {
             assert_eq!(job.state, JobState::Success, "{} ({:?})", job.name, job.args);
+        }
+    });
+}
+
+#[test]
+fn processes_starting_together_create_the_schema_once() {
+    if !postgres::available("processes_starting_together_create_the_schema_once") {
+        return;
+    }
+    // Not created here: the children create it, all at once.
+    let schema = postgres::fresh_schema("convoke_start");
+    let _guard = postgres::DropSchema(schema.clone());
+    let start_at = (now_ms() + 1500).to_string();
+    let jobs_text = (2 * PROCESSES).to_string();
+    let env = [
+        (SCHEMA_VAR, schema.as_str()),
+        (START_AT_VAR, start_at.as_str()),
+        (JOBS_VAR, jobs_text.as_str()),
+    ];
+    let mut processes: Vec<Process> = (0..PROCESSES)
+        .map(|i| Process::start(&format!("s{i}"), "migrate", &env))
+        .collect();
+    for process in &mut processes {
+        process.expect_line("started-done", Duration::from_secs(120));
+    }
+    for process in processes {
+        process.finish();
+    }
+    let rt = Runtime::builder()
+        .storage(postgres::store(&schema))
+        .build()
+        .expect("a runtime on the schema the children made");
+    tokio_runtime().block_on(async {
+        let runs = rt.query(shared::runs, ()).await.expect("runs");
+        for i in 0..PROCESSES {
+            for key in [
+                format!("start-s{i}"),
+                format!("start-s{i}-m0"),
+                format!("start-s{i}-a0"),
+            ] {
+                let ran = runs.get(&key).map_or(&[][..], Vec::as_slice);
+                assert_eq!(ran.len(), 1, "{key} ran {} times: {ran:?}", ran.len());
+            }
+        }
+        assert_eq!(
+            runs.len(),
+            3 * PROCESSES,
+            "no run of an unknown key: {runs:?}"
+        );
+        let jobs = rt.query(shared::jobs, ()).await.expect("jobs");
+        assert_eq!(jobs.len(), 2 * PROCESSES);
+        for job in &jobs {
+            assert_eq!(
+                job.state,
+                JobState::Success,
+                "{} ({:?})",
+                job.name,
+                job.args
+            );
         }
     });
 }
