@@ -260,20 +260,7 @@ fn migrate_at_start_time(schema: &str) {
         rt.mutation(shared::schedule_jobs, (key, 1, 0))
             .await
             .expect("schedule jobs");
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let jobs = rt.query(shared::jobs, ()).await.expect("jobs");
-            // Every process's jobs, not only its own: a worker may have claimed another's.
-            if jobs.len() >= expected_jobs && jobs.iter().all(|j| j.state.is_finished()) {
-                break;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{} jobs, not all finished, after 60 s",
-                jobs.len()
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        wait_for_every_job(&rt, expected_jobs).await;
     });
     say("started-done");
 }
@@ -315,12 +302,20 @@ async fn work(rt: &Runtime) {
     rt.mutation(shared::schedule_jobs, (process_name(), JOBS, 0))
         .await
         .expect("schedule jobs");
+    wait_for_every_job(rt, expected_jobs).await;
+    say("work-done");
+}
+
+/// Waits until `expected` jobs exist and all have finished: every process's jobs, not only
+/// this one's, since this process's worker may have claimed another's (a process that
+/// left earlier would strand what its worker had claimed).
+async fn wait_for_every_job(rt: &Runtime, expected: usize) {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let jobs = rt.query(shared::jobs, ()).await.expect("jobs");
         let finished = jobs.iter().filter(|j| j.state.is_finished()).count();
-        if jobs.len() >= expected_jobs && finished == jobs.len() {
-            break;
+        if jobs.len() >= expected && finished == jobs.len() {
+            return;
         }
         assert!(
             Instant::now() < deadline,
@@ -329,7 +324,6 @@ async fn work(rt: &Runtime) {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    say("work-done");
 }
 
 /// A child process whose stdout lines arrive on a channel.
