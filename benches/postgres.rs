@@ -60,14 +60,13 @@
 //!     from inside the handler. Floor: the same `SELECT`s and decode in one open
 //!     `REPEATABLE READ` transaction.
 
-#[path = "support/target_dir.rs"]
-mod target_dir;
+#[path = "support/figures.rs"]
+mod figures;
 
 use std::fmt::Write as _;
 use std::hint::black_box;
 use std::io::Write as _;
 use std::ops::Range;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -77,8 +76,7 @@ use convoke::store::{Document, PostgresConfig, PostgresStore};
 use convoke::value::{self, Value};
 use convoke::{Id, Runtime};
 use criterion::Criterion;
-use serde::Deserialize;
-use target_dir::target_dir;
+use figures::{Paired, paired, read_median};
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, NoTls, SimpleQueryMessage, Statement};
 
@@ -1115,32 +1113,6 @@ const ROWS: &[Row] = &[
 
 const GROUP: &str = "postgres";
 
-#[derive(Deserialize)]
-struct Estimates {
-    median: Estimate,
-}
-
-#[derive(Deserialize)]
-struct Estimate {
-    point_estimate: f64,
-}
-
-fn read_median(case: &str) -> Option<f64> {
-    let dir = match std::env::var_os("CRITERION_HOME") {
-        Some(dir) => PathBuf::from(dir),
-        None => target_dir().join("criterion"),
-    };
-    let path = dir
-        .join(GROUP)
-        .join(case)
-        .join("new")
-        .join("estimates.json");
-    let text = std::fs::read_to_string(path).ok()?;
-    serde_json::from_str::<Estimates>(&text)
-        .ok()
-        .map(|e| e.median.point_estimate)
-}
-
 /// A figure as the row's kind shows it: operations per second, or time per operation.
 fn fmt_figure(kind: Kind, ns: f64) -> String {
     match kind {
@@ -1156,45 +1128,6 @@ fn fmt_ratio(kind: Kind, ours: f64, floor: f64) -> String {
         Kind::Commit => format!("{:.2}×", floor / ours),
         Kind::Read => format!("{:.2}×", ours / floor),
     }
-}
-
-/// Interleaved A/B figures for one row: ns/op of the case and of its floor.
-struct Paired {
-    ours: f64,
-    floor: f64,
-}
-
-/// Runs the case and its floor in alternating blocks (ours, floor, floor, ours...) for
-/// about `budget`, and returns the median ns/op of each, so that load drifting during the
-/// run (other processes, the server's checkpoints) hits both alike.
-fn paired(ours: &dyn Fn(u64) -> Duration, floor: &dyn Fn(u64) -> Duration) -> Paired {
-    const BLOCK: Duration = Duration::from_millis(40);
-    const BUDGET: Duration = Duration::from_secs(3);
-    let mut n = 1u64;
-    while n < 1 << 24 && ours(n).max(floor(n)) < BLOCK {
-        n *= 2;
-    }
-    let per_op = |d: Duration| d.as_nanos() as f64 / n as f64;
-    let (mut a, mut b) = (Vec::new(), Vec::new());
-    let start = Instant::now();
-    while start.elapsed() < BUDGET || a.len() < 6 {
-        if a.len() % 2 == 0 {
-            a.push(per_op(ours(n)));
-            b.push(per_op(floor(n)));
-        } else {
-            b.push(per_op(floor(n)));
-            a.push(per_op(ours(n)));
-        }
-    }
-    Paired {
-        ours: median(&mut a),
-        floor: median(&mut b),
-    }
-}
-
-fn median(values: &mut [f64]) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values[values.len() / 2]
 }
 
 fn print_table(ran: &[&str], paired: &[(usize, Paired)], url: &str, schema: &str) {
@@ -1216,7 +1149,9 @@ fn print_table(ran: &[&str], paired: &[(usize, Paired)], url: &str, schema: &str
             if row.kind != kind || !ran.contains(&row.case) || !ran.contains(&row.floor) {
                 continue;
             }
-            let (Some(ours), Some(floor)) = (read_median(row.case), read_median(row.floor)) else {
+            let (Some(ours), Some(floor)) =
+                (read_median(GROUP, row.case), read_median(GROUP, row.floor))
+            else {
                 continue;
             };
             let (ab_ours, ab_floor, ab_ratio) = match paired.iter().find(|(r, _)| *r == i) {
@@ -1355,7 +1290,15 @@ fn main() {
                 find(row.case),
                 find(row.floor),
             ) {
-                ab.push((i, paired(ours, floor)));
+                ab.push((
+                    i,
+                    paired(
+                        ours,
+                        floor,
+                        Duration::from_millis(40),
+                        Duration::from_secs(3),
+                    ),
+                ));
             }
         }
         print_table(&ran, &ab, &url, &schema);

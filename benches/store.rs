@@ -38,8 +38,8 @@
 //! procedure and time themselves from inside the handler; the query runs with the
 //! per-transaction read limits lifted, since one loop reads millions of documents.
 
-#[path = "support/target_dir.rs"]
-mod target_dir;
+#[path = "support/figures.rs"]
+mod figures;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::hint::black_box;
@@ -53,9 +53,8 @@ use convoke::store::{Document, MemoryStore, SqliteStore};
 use convoke::value::{self, Value};
 use convoke::{Id, Runtime};
 use criterion::Criterion;
+use figures::{Paired, paired, read_median};
 use rusqlite::{Connection, params};
-use serde::Deserialize;
-use target_dir::target_dir;
 
 use store_bench::Item;
 
@@ -710,78 +709,12 @@ const ROWS: &[Row] = &[
 
 const GROUP: &str = "store";
 
-#[derive(Deserialize)]
-struct Estimates {
-    median: Estimate,
-}
-
-#[derive(Deserialize)]
-struct Estimate {
-    point_estimate: f64,
-}
-
-fn read_median(case: &str) -> Option<f64> {
-    let dir = match std::env::var_os("CRITERION_HOME") {
-        Some(dir) => PathBuf::from(dir),
-        None => target_dir().join("criterion"),
-    };
-    let path = dir
-        .join(GROUP)
-        .join(case)
-        .join("new")
-        .join("estimates.json");
-    let text = std::fs::read_to_string(path).ok()?;
-    serde_json::from_str::<Estimates>(&text)
-        .ok()
-        .map(|e| e.median.point_estimate)
-}
-
 fn fmt_ns(ns: f64) -> String {
     if ns >= 10_000.0 {
         format!("{:.1} µs", ns / 1000.0)
     } else {
         format!("{ns:.0} ns")
     }
-}
-
-/// Interleaved A/B figures for one row: ns/op of the case and of its floor.
-struct Paired {
-    ours: f64,
-    floor: f64,
-}
-
-/// Runs the case and its floor in alternating blocks (ours, floor, floor, ours...) for
-/// about `budget`, and returns the median ns/op of each. Machine load that drifts during the
-/// run (other processes, other writers to the disk) then hits both alike, which separate
-/// criterion runs cannot promise.
-fn paired(ours: &dyn Fn(u64) -> Duration, floor: &dyn Fn(u64) -> Duration) -> Paired {
-    const BLOCK: Duration = Duration::from_millis(20);
-    const BUDGET: Duration = Duration::from_secs(4);
-    let mut n = 1u64;
-    while n < 1 << 24 && ours(n).max(floor(n)) < BLOCK {
-        n *= 2;
-    }
-    let per_op = |d: Duration| d.as_nanos() as f64 / n as f64;
-    let (mut a, mut b) = (Vec::new(), Vec::new());
-    let start = Instant::now();
-    while start.elapsed() < BUDGET || a.len() < 6 {
-        if a.len() % 2 == 0 {
-            a.push(per_op(ours(n)));
-            b.push(per_op(floor(n)));
-        } else {
-            b.push(per_op(floor(n)));
-            a.push(per_op(ours(n)));
-        }
-    }
-    Paired {
-        ours: median(&mut a),
-        floor: median(&mut b),
-    }
-}
-
-fn median(values: &mut [f64]) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values[values.len() / 2]
 }
 
 fn verdict(target: Option<Target>, time_ratio: f64) -> &'static str {
@@ -810,7 +743,9 @@ fn print_table(ran: &[&str], paired: &[(&str, Paired)]) {
         if !ran.contains(&row.case) {
             continue;
         }
-        let (Some(ours), Some(floor)) = (read_median(row.case), read_median(row.floor)) else {
+        let (Some(ours), Some(floor)) =
+            (read_median(GROUP, row.case), read_median(GROUP, row.floor))
+        else {
             continue;
         };
         let time_ratio = ours / floor;
@@ -971,7 +906,15 @@ fn main() {
                 find(row.case),
                 find(row.floor),
             ) {
-                ab.push((row.case, paired(ours, floor)));
+                ab.push((
+                    row.case,
+                    paired(
+                        ours,
+                        floor,
+                        Duration::from_millis(20),
+                        Duration::from_secs(4),
+                    ),
+                ));
             }
         }
         print_table(&ran, &ab);
