@@ -35,20 +35,22 @@
 //! - `meta (key, value)`: the layout version, the latest commit number, the pruning mark;
 //! - the sequence `document_numbers`: document numbers, handed out in blocks.
 
+mod connect;
 mod key;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::ops::{Bound, Range};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
-use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, PoolError, RecyclingMethod};
-use tokio_postgres::NoTls;
+use deadpool_postgres::{ManagerConfig, Object, Pool, PoolError, RecyclingMethod};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
 
+use self::connect::Connector;
 use super::document_json;
 use super::{CommitRequest, Document, Order, ReadSet, Storage, StoreError, StoreFuture, Timestamp};
 use crate::db::DocumentId;
@@ -70,7 +72,12 @@ use crate::value::Value;
 #[non_exhaustive]
 pub struct PostgresConfig {
     /// The database, as a `postgres://user:password@host:port/database` URL or a
-    /// `host=.. user=..` string (TLS is not supported yet: use a trusted network).
+    /// `host=.. user=..` string. With `sslmode=require` (as in
+    /// `postgres://app@db.example.com/app?sslmode=require`) every connection uses TLS and
+    /// the server's certificate is verified, chain and host name, against the system's
+    /// certificate authorities and [`root_certificates`](Self::root_certificates); this needs
+    /// convoke's `tls` feature. Otherwise (`sslmode=prefer`, the default, or `disable`) the
+    /// connections are plain: use them on a trusted network or a local socket.
     pub url: String,
     /// The PostgreSQL schema holding convoke's tables (default `convoke`); created if
     /// missing. Runtimes sharing data use the same one.
@@ -87,6 +94,10 @@ pub struct PostgresConfig {
     /// How often the scheduler looks for due jobs other processes scheduled (default 1 s;
     /// jobs this process schedules wake it at once).
     pub poll_interval: Duration,
+    /// PEM files of certificate authorities to trust for TLS besides the system's, such as
+    /// a hosted database's own CA bundle or a self-signed server certificate (default
+    /// none). Used with `sslmode=require` only.
+    pub root_certificates: Vec<PathBuf>,
 }
 
 impl PostgresConfig {
@@ -100,6 +111,7 @@ impl PostgresConfig {
             acquire_timeout: Duration::from_secs(5),
             statement_timeout: Duration::from_secs(30),
             poll_interval: Duration::from_secs(1),
+            root_certificates: Vec::new(),
         }
     }
 }
@@ -117,6 +129,8 @@ impl PostgresConfig {
 pub struct PostgresStore {
     pool: Pool,
     pg_config: tokio_postgres::Config,
+    /// Plain or TLS, for every connection.
+    connector: Connector,
     config: PostgresConfig,
     sql: Arc<Statements>,
     schema: RwLock<Arc<Schema>>,
@@ -480,9 +494,9 @@ impl PostgresStore {
             (config.statement_timeout * 2).as_millis(),
         );
         pg_config.options(options.trim());
-        let manager = Manager::from_config(
+        let connector = Connector::new(&pg_config, &config)?;
+        let manager = connector.manager(
             pg_config.clone(),
-            NoTls,
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
             },
@@ -498,6 +512,7 @@ impl PostgresStore {
         Ok(PostgresStore {
             pool,
             pg_config,
+            connector,
             sql: Arc::new(Statements::new(&config.schema)),
             config,
             schema: RwLock::new(Arc::new(Schema::default())),
@@ -845,12 +860,7 @@ impl PostgresStore {
             return Ok(*id);
         }
         *runner = None;
-        let (client, connection) = self
-            .pg_config
-            .connect(NoTls)
-            .await
-            .map_err(|e| classify(&e, "", Phase::Begin))?;
-        tokio::spawn(connection);
+        let (client, _driver) = self.connector.connect(&self.pg_config).await?;
         // An id whose lock is held (the sequence cycled back to a live process) is skipped.
         for _ in 0..8 {
             let row = client
@@ -887,12 +897,7 @@ impl PostgresStore {
     /// transaction on a connection of its own, under an advisory lock, so processes
     /// starting together migrate one after the other.
     async fn migrate(&self, schema: &Schema) -> Result<(), StoreError> {
-        let (mut client, connection) = self
-            .pg_config
-            .connect(NoTls)
-            .await
-            .map_err(|e| classify(&e, "", Phase::Begin))?;
-        let driver = tokio::spawn(connection);
+        let (mut client, driver) = self.connector.connect(&self.pg_config).await?;
         let result = migrate_on(&mut client, &self.sql, &self.config.schema, schema).await;
         drop(client);
         let _ = driver.await;
