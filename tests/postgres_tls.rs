@@ -232,7 +232,12 @@ mod with_tls {
         let _guard = postgres::DropSchema(schema.clone());
         // The right authority, but the certificate names `localhost`, not `127.0.0.1`.
         let mut config = tls_config(&schema, "convoke_tls_refused");
-        config.url = config.url.replace("localhost", "127.0.0.1");
+        assert!(
+            config.url.contains("@localhost"),
+            "this test swaps the host `localhost` of the TLS URL for `127.0.0.1`: {}",
+            config.url
+        );
+        config.url = config.url.replace("@localhost", "@127.0.0.1");
         config.root_certificates = vec![certificate.into()];
         let message = build_error(config);
         assert!(message.contains("certificate"), "{message}");
