@@ -293,18 +293,21 @@ impl Committer {
         } else {
             Vec::new()
         };
-        let pruning = futures::future::join_all(
+        let pruning = join_in_order(
             pruning
                 .into_iter()
                 .map(|statement| connection.execute(statement, &[])),
         );
-        // Sent in this order (`join5` polls in order, and tokio-postgres sends a statement
-        // when first polled); PostgreSQL runs them in order. After a failure the rest fail
-        // (the transaction is aborted) and `COMMIT` rolls back.
+        // Sent in this order (`join5` and `join_in_order` poll every future, in order, at
+        // each poll, and tokio-postgres sends a statement when first polled); PostgreSQL
+        // runs them in order. After a failure the rest fail (the transaction is aborted)
+        // and `COMMIT` rolls back. Should `COMMIT` ever go out before an `apply_commit`,
+        // that `apply_commit` refuses to run (it checks that its transaction holds the
+        // commit lock).
         let (began, locked, applied, pruned, committed) = futures::future::join5(
             connection.batch_execute("BEGIN ISOLATION LEVEL READ COMMITTED"),
             connection.execute(&lock, &lock_params),
-            futures::future::join_all(params.iter().map(|p| connection.query_one(&apply, p))),
+            join_in_order(params.iter().map(|p| connection.query_one(&apply, p))),
             pruning,
             connection.batch_execute("COMMIT"),
         )
@@ -365,6 +368,33 @@ impl Committer {
             let _ = commit.outcome.send(outcome);
         }
     }
+}
+
+/// Awaits every future, polling all of them in order at each poll, as `join5` does: the
+/// statements they send go out in this order, each when its future is first polled.
+/// (`futures::future::join_all` does not promise that: past a few dozen futures it may
+/// return from a poll before it has polled them all.)
+async fn join_in_order<F: Future>(futures: impl IntoIterator<Item = F>) -> Vec<F::Output> {
+    let mut futures: Vec<_> = futures
+        .into_iter()
+        .map(|future| Box::pin(futures::future::maybe_done(future)))
+        .collect();
+    std::future::poll_fn(|cx| {
+        let mut done = true;
+        for future in &mut futures {
+            done &= future.as_mut().poll(cx).is_ready();
+        }
+        if done {
+            std::task::Poll::Ready(())
+        } else {
+            std::task::Poll::Pending
+        }
+    })
+    .await;
+    futures
+        .iter_mut()
+        .filter_map(|future| future.as_mut().take_output())
+        .collect()
 }
 
 /// A read set as half-open byte ranges of index keys, `[low, high)`, the columns of the
@@ -947,6 +977,9 @@ async fn migrate_on(
         // Later layouts: `Some(1) => { migrate to 2 }`, each step ending at its version.
         Some(_) => {}
     }
+    tx.batch_execute(&sql.create_apply_commit)
+        .await
+        .map_err(|e| fail("create the commit function", e))?;
     // The indexes the stored entries were built for, by table.
     let mut stored: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
     for row in tx
@@ -1170,6 +1203,7 @@ struct Statements {
     create_meta: String,
     layout: String,
     create_tables: String,
+    create_apply_commit: String,
     stored_indexes: String,
     drop_index_entries: String,
     forget_indexes: String,
@@ -1220,7 +1254,9 @@ impl Statements {
             begin_read_only_snapshot: format!(
                 "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SELECT value FROM {s}.meta WHERE key = 'commit_seq'"
             ),
-            commit_lock: "SELECT pg_advisory_xact_lock(hashtext('convoke'), hashtext($1))"
+            // Also marks the transaction as holding the lock, for `apply_commit`'s check.
+            commit_lock: "SELECT pg_advisory_xact_lock(hashtext('convoke'), hashtext($1)), \
+                          set_config('convoke.commit_lock', $1, true)"
                 .to_owned(),
             apply_commit: format!(
                 "SELECT {s}.apply_commit($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, \
@@ -1279,7 +1315,14 @@ impl Statements {
                  );
                  CREATE INDEX commit_keys_by_commit ON {s}.commit_keys (seq);
                  CREATE INDEX commit_log_by_time ON {s}.commit_log (committed_at);
-                 CREATE FUNCTION {s}.apply_commit(
+                 CREATE SEQUENCE {s}.document_numbers INCREMENT BY {NUMBER_BLOCK};
+                 CREATE SEQUENCE {s}.runner_ids AS integer CYCLE;
+                 INSERT INTO {s}.meta (key, value) VALUES
+                     ('layout', {LAYOUT_VERSION}), ('commit_seq', 0), ('pruned_through', 0);"
+            ),
+            // Replaced at every start (it is code, not data), under the commit lock.
+            create_apply_commit: format!(
+                "CREATE OR REPLACE FUNCTION {s}.apply_commit(
                      snapshot bigint,
                      r_tbl text[], r_idx text[], r_low bytea[], r_high bytea[],
                      w_tbl text[], w_num bigint[],
@@ -1292,6 +1335,10 @@ impl Statements {
                      hit text;
                      this_commit bigint;
                  BEGIN
+                     -- Only inside the committer's transaction, after its commit lock.
+                     IF current_setting('convoke.commit_lock', true) IS DISTINCT FROM '{schema}' THEN
+                         RAISE EXCEPTION 'apply_commit runs only under the commit lock';
+                     END IF;
                      IF array_length(r_tbl, 1) IS NOT NULL THEN
                          IF (SELECT value FROM {s}.meta WHERE key = 'pruned_through') > snapshot THEN
                              RETURN '';
@@ -1336,11 +1383,7 @@ impl Statements {
                      END IF;
                      RETURN NULL;
                  END
-                 $apply$;
-                 CREATE SEQUENCE {s}.document_numbers INCREMENT BY {NUMBER_BLOCK};
-                 CREATE SEQUENCE {s}.runner_ids AS integer CYCLE;
-                 INSERT INTO {s}.meta (key, value) VALUES
-                     ('layout', {LAYOUT_VERSION}), ('commit_seq', 0), ('pruned_through', 0);"
+                 $apply$;"
             ),
             stored_indexes: format!("SELECT tbl, idx, definition FROM {s}.indexes"),
             drop_index_entries: format!(

@@ -1,0 +1,163 @@
+//! The PostgreSQL engine's commit protocol.
+//!
+//! - `apply_commit` (the plpgsql function each commit runs) refuses to run unless its
+//!   transaction took the commit lock first: a commit sent outside the committer's batch,
+//!   or after the batch's `COMMIT`, fails instead of writing without the lock.
+//! - Many commits queued at once (batches past a few dozen) all commit, in order, with
+//!   conflicting ones re-run: the counter ends exact and no insert is lost.
+
+#[path = "support/postgres.rs"]
+mod postgres;
+
+use convoke::{Runtime, Table};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize, Table)]
+#[table(name = "items")]
+pub struct Item {
+    pub n: i64,
+}
+
+mod items {
+    use super::Item;
+    use convoke::{Id, MutationCtx, QueryCtx, Result, procedure};
+
+    convoke::module!(items);
+
+    #[procedure(mutation)]
+    pub async fn add(ctx: &MutationCtx<'_>, n: i64) -> Result<Id<Item>> {
+        Ok(ctx.db().insert(&Item { n }).await?)
+    }
+
+    /// Reads the item and writes it back plus one: concurrent runs conflict.
+    #[procedure(mutation)]
+    pub async fn bump(ctx: &MutationCtx<'_>, id: Id<Item>) -> Result<()> {
+        let Some(item) = ctx.db().get(id).await? else {
+            return Err(convoke::Error::user("no such item"));
+        };
+        ctx.db().replace(id, &Item { n: item.n + 1 }).await?;
+        Ok(())
+    }
+
+    #[procedure(query)]
+    pub async fn all(ctx: &QueryCtx<'_>) -> Result<Vec<i64>> {
+        let items = ctx.db().query::<Item>().collect().await?;
+        Ok(items.into_iter().map(|item| item.n).collect())
+    }
+}
+
+fn runtime(schema: &str) -> Runtime {
+    Runtime::builder()
+        .storage(postgres::store(schema))
+        .build()
+        .expect("a runtime on a fresh schema")
+}
+
+/// `apply_commit` with an empty commit (nothing read, nothing written), in `schema`.
+fn empty_commit(schema: &str) -> String {
+    let text = "ARRAY[]::text[]";
+    let bigint = "ARRAY[]::bigint[]";
+    let bytea = "ARRAY[]::bytea[]";
+    let float = "ARRAY[]::double precision[]";
+    format!(
+        "SELECT \"{schema}\".apply_commit(0, {text}, {text}, {bytea}, {bytea}, {text}, {bigint}, \
+         {text}, {bigint}, {text}, {bigint}, {float}, {text}, {text}, {bigint}, {float}, {text}, \
+         {text}, {text}, {bytea}, {bigint})"
+    )
+}
+
+/// Runs `sql` as one simple query on a connection of its own; PostgreSQL's message if it
+/// fails.
+async fn run(sql: &str) -> Result<(), String> {
+    let (client, connection) = tokio_postgres::connect(&postgres::url(), tokio_postgres::NoTls)
+        .await
+        .map_err(|e| e.to_string())?;
+    tokio::spawn(connection);
+    client.batch_execute(sql).await.map_err(|e| {
+        e.as_db_error()
+            .map_or(e.to_string(), |db| db.message().to_owned())
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn apply_commit_runs_only_under_the_commit_lock() {
+    if !postgres::available("apply_commit_runs_only_under_the_commit_lock") {
+        return;
+    }
+    let schema = postgres::fresh_schema("convoke_commit_lock");
+    let _guard = postgres::DropSchema(schema.clone());
+    let rt = runtime(&schema);
+    rt.mutation(items::add, 1)
+        .await
+        .expect("a commit through the engine");
+
+    // On its own (autocommit), or in a transaction without the lock: refused.
+    for sql in [
+        empty_commit(&schema),
+        format!("BEGIN; {}; COMMIT", empty_commit(&schema)),
+    ] {
+        let error = run(&sql).await.expect_err("refused without the lock");
+        assert!(error.contains("only under the commit lock"), "{error}");
+    }
+    // The lock of another schema does not count.
+    let error = run(&format!(
+        "BEGIN; SELECT pg_advisory_xact_lock(hashtext('convoke'), hashtext('other')), \
+         set_config('convoke.commit_lock', 'other', true); {}; COMMIT",
+        empty_commit(&schema)
+    ))
+    .await
+    .expect_err("refused under another schema's lock");
+    assert!(error.contains("only under the commit lock"), "{error}");
+    // After the lock, as the committer sends it: accepted.
+    run(&format!(
+        "BEGIN; SELECT pg_advisory_xact_lock(hashtext('convoke'), hashtext('{schema}')), \
+         set_config('convoke.commit_lock', '{schema}', true); {}; COMMIT",
+        empty_commit(&schema)
+    ))
+    .await
+    .expect("accepted under the lock");
+    // A refused call wrote nothing: the engine still reads what it committed.
+    assert_eq!(rt.query(items::all, ()).await.expect("a read"), [1]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_queued_commits_all_commit_in_order() {
+    if !postgres::available("many_queued_commits_all_commit_in_order") {
+        return;
+    }
+    const INSERTS: i64 = 300;
+    const BUMPS: usize = 100;
+    let schema = postgres::fresh_schema("convoke_commit_batches");
+    let _guard = postgres::DropSchema(schema.clone());
+    let rt = runtime(&schema);
+    let counter = rt
+        .mutation(items::add, -1_000_000)
+        .await
+        .expect("the counter");
+    let mut tasks = tokio::task::JoinSet::new();
+    for n in 0..INSERTS {
+        let rt = rt.clone();
+        tasks.spawn(async move { rt.mutation(items::add, n).await.map(drop) });
+    }
+    for _ in 0..BUMPS {
+        let rt = rt.clone();
+        tasks.spawn(async move { rt.mutation(items::bump, counter).await });
+    }
+    let mut gave_up = 0;
+    while let Some(outcome) = tasks.join_next().await {
+        match outcome.expect("a task") {
+            Ok(()) => {}
+            Err(e) if e.is_conflict() => gave_up += 1,
+            Err(e) => panic!("a commit failed: {e}"),
+        }
+    }
+    let mut all = rt.query(items::all, ()).await.expect("a read");
+    all.sort_unstable();
+    let bumped = all.first().copied().expect("the counter") + 1_000_000;
+    assert_eq!(
+        bumped as usize,
+        BUMPS - gave_up,
+        "the counter holds exactly the acknowledged bumps"
+    );
+    assert_eq!(&all[1..], (0..INSERTS).collect::<Vec<_>>(), "every insert");
+}
