@@ -91,8 +91,11 @@ impl Runtime {
     /// A job canceled or run meanwhile does not run.
     ///
     /// An error of the mutation is recorded as `failed`. A mutation that kept conflicting
-    /// until the runtime gave up is left `pending`: it runs again on the next pass. Fails
-    /// only if the failure could not be recorded (the store refuses commits).
+    /// until the runtime gave up is left `pending`: it runs again on the next pass. So is
+    /// one that could not reach the database, or whose commit's outcome is unknown: that
+    /// error is returned, and the next pass runs the job, or finds it done if the commit
+    /// was applied after all. Fails also if a failure could not be recorded (the store
+    /// refuses commits).
     pub(crate) async fn run_scheduled_mutation(
         &self,
         job: &DocumentId,
@@ -114,6 +117,9 @@ impl Runtime {
                 );
                 Ok(Ran::Retry)
             }
+            // Not the mutation's failure but the database's: recording it would end a job
+            // that never ran.
+            Err(e) if e.is_unavailable() => Err(e),
             Err(e) => {
                 self.record_failure(job, &e).await?;
                 Ok(Ran::Yes)
