@@ -5,6 +5,9 @@
 //!   or after the batch's `COMMIT`, fails instead of writing without the lock.
 //! - Many commits queued at once (batches past a few dozen) all commit, in order, with
 //!   conflicting ones re-run: the counter ends exact and no insert is lost.
+//! - A mutation that read nothing from the database (a limit of 0, then a blind insert)
+//!   commits even when the commit log has been pruned past the start: there is no snapshot
+//!   to be too old.
 
 #[path = "support/postgres.rs"]
 mod postgres;
@@ -37,6 +40,14 @@ mod items {
         };
         ctx.db().replace(id, &Item { n: item.n + 1 }).await?;
         Ok(())
+    }
+
+    /// Reads no item (a limit of 0), then inserts one.
+    #[procedure(mutation)]
+    pub async fn add_after_reading_none(ctx: &MutationCtx<'_>, n: i64) -> Result<Id<Item>> {
+        let none = ctx.db().query::<Item>().take(0).await?;
+        assert!(none.is_empty());
+        Ok(ctx.db().insert(&Item { n }).await?)
     }
 
     #[procedure(query)]
@@ -160,4 +171,27 @@ async fn many_queued_commits_all_commit_in_order() {
         "the counter holds exactly the acknowledged bumps"
     );
     assert_eq!(&all[1..], (0..INSERTS).collect::<Vec<_>>(), "every insert");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transaction_that_read_nothing_commits_after_pruning() {
+    if !postgres::available("a_transaction_that_read_nothing_commits_after_pruning") {
+        return;
+    }
+    let schema = postgres::fresh_schema("convoke_commit_pruned");
+    let _guard = postgres::DropSchema(schema.clone());
+    let rt = runtime(&schema);
+    // Take a block of ids now, so that the insert below needs no statement either.
+    rt.mutation(items::add, 0).await.expect("a first commit");
+    run(&format!(
+        "UPDATE \"{schema}\".meta SET value = 1 WHERE key = 'pruned_through'"
+    ))
+    .await
+    .expect("mark the log pruned past commit 1");
+    rt.mutation(items::add_after_reading_none, 1)
+        .await
+        .expect("nothing was read, so nothing is stale");
+    let mut all = rt.query(items::all, ()).await.expect("a read");
+    all.sort_unstable();
+    assert_eq!(all, [0, 1]);
 }

@@ -471,8 +471,9 @@ struct OpenTransaction {
     writable: bool,
     /// Taken from the pool at the first statement; `BEGIN` has been sent on it.
     connection: Option<Object>,
-    /// The latest commit the snapshot shows (read with the snapshot's first statement).
-    snapshot_commit: i64,
+    /// The latest commit the snapshot shows (read with the snapshot's first statement);
+    /// `None` until a statement has begun the snapshot.
+    snapshot_commit: Option<i64>,
     /// Set by the first failure: PostgreSQL refuses every later statement of the
     /// transaction, so each later operation fails the same way.
     failed: Option<StoreError>,
@@ -592,7 +593,13 @@ impl PostgresStore {
         }
         let mut begin = None;
         if tx.connection.is_none() {
-            tx.connection = Some(self.pool.get().await.map_err(|e| pool_error(&e))?);
+            // A transaction that could not begin is doomed like one whose statement failed:
+            // a caller that swallows the error cannot commit what it did after.
+            let connection = match self.pool.get().await {
+                Ok(connection) => connection,
+                Err(e) => return Err(Self::failed(tx, pool_error(&e))),
+            };
+            tx.connection = Some(connection);
             begin = Some(if tx.writable {
                 self.sql.begin_snapshot.as_str()
             } else {
@@ -643,7 +650,7 @@ impl PostgresStore {
         let error = match begun {
             Ok(Begun::Already) => return Ok(()),
             Ok(Begun::At(commit)) => {
-                tx.snapshot_commit = commit;
+                tx.snapshot_commit = Some(commit);
                 return Ok(());
             }
             Ok(Begun::NoCommitNumber) => StoreError::Engine(format!(
@@ -816,7 +823,13 @@ impl PostgresStore {
             .map(|(id, _)| id.table().to_owned())
             .unwrap_or_default();
         let rows = WriteRows::new(&request, &self.schema(), &tx.allocated)?;
-        let reads = ReadRanges::new(&request.reads);
+        // Without a snapshot nothing was read from the database: what the read set holds
+        // was answered without it (a limit of 0), whatever the data, so there is nothing
+        // to check.
+        let (snapshot, reads) = match tx.snapshot_commit {
+            Some(snapshot) => (snapshot, ReadRanges::new(&request.reads)),
+            None => (0, ReadRanges::new(&ReadSet::default())),
+        };
         // The snapshot ends now: its connection goes back to the pool for the committer.
         // Row locks it took (claimed jobs) would block the commit's own writes, so such a
         // snapshot ends before the commit is queued.
@@ -830,7 +843,7 @@ impl PostgresStore {
         }
         let (sender, outcome) = tokio::sync::oneshot::channel();
         self.submit(QueuedCommit {
-            snapshot: tx.snapshot_commit,
+            snapshot,
             reads,
             rows,
             table,
@@ -1575,7 +1588,7 @@ impl Storage for PostgresStore {
         let tx = OpenTransaction {
             writable,
             connection: None,
-            snapshot_commit: 0,
+            snapshot_commit: None,
             failed: None,
             allocated: HashSet::new(),
             locked: false,
