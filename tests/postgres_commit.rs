@@ -5,12 +5,18 @@
 //!   or after the batch's `COMMIT`, fails instead of writing without the lock.
 //! - Many commits queued at once (batches past a few dozen) all commit, in order, with
 //!   conflicting ones re-run: the counter ends exact and no insert is lost.
+//! - A job claimed by a running scheduled mutation blocks no commit: another runtime on the
+//!   same schema (another process, as far as PostgreSQL can tell) cancels it and commits
+//!   while the mutation still runs; the mutation then finds the job canceled and commits
+//!   nothing.
 //! - A mutation that read nothing from the database (a limit of 0, then a blind insert)
 //!   commits even when the commit log has been pruned past the start: there is no snapshot
 //!   to be too old.
 
 #[path = "support/postgres.rs"]
 mod postgres;
+
+use std::time::Duration;
 
 use convoke::{Runtime, Table};
 use serde::{Deserialize, Serialize};
@@ -23,6 +29,7 @@ pub struct Item {
 
 mod items {
     use super::Item;
+    use convoke::scheduler::ScheduledFunctionId;
     use convoke::{Id, MutationCtx, QueryCtx, Result, procedure};
 
     convoke::module!(items);
@@ -42,6 +49,32 @@ mod items {
         Ok(())
     }
 
+    /// Run as a scheduled job: inserts an item, says it started, and waits to be released
+    /// before returning.
+    #[procedure(mutation, internal)]
+    pub async fn slow(ctx: &MutationCtx<'_>, n: i64) -> Result<()> {
+        ctx.db().insert(&Item { n }).await?;
+        super::SLOW_STARTED.notify_one();
+        super::SLOW_RELEASE.notified().await;
+        Ok(())
+    }
+
+    #[procedure(mutation)]
+    pub async fn schedule_slow(ctx: &MutationCtx<'_>, n: i64) -> Result<ScheduledFunctionId> {
+        create_items_caller(ctx).schedule().now().slow(n).await
+    }
+
+    #[procedure(mutation)]
+    pub async fn cancel(ctx: &MutationCtx<'_>, id: ScheduledFunctionId) -> Result<()> {
+        create_items_caller(ctx).schedule().cancel(id).await
+    }
+
+    #[procedure(query)]
+    pub async fn job_state(ctx: &QueryCtx<'_>, id: ScheduledFunctionId) -> Result<Option<String>> {
+        let job = ctx.db().get(id).await?;
+        Ok(job.map(|job| job.state.kind().to_owned()))
+    }
+
     /// Reads no item (a limit of 0), then inserts one.
     #[procedure(mutation)]
     pub async fn add_after_reading_none(ctx: &MutationCtx<'_>, n: i64) -> Result<Id<Item>> {
@@ -56,6 +89,10 @@ mod items {
         Ok(items.into_iter().map(|item| item.n).collect())
     }
 }
+
+/// The scheduled `slow` mutation has started / may finish.
+static SLOW_STARTED: tokio::sync::Notify = tokio::sync::Notify::const_new();
+static SLOW_RELEASE: tokio::sync::Notify = tokio::sync::Notify::const_new();
 
 fn runtime(schema: &str) -> Runtime {
     Runtime::builder()
@@ -194,4 +231,55 @@ async fn a_transaction_that_read_nothing_commits_after_pruning() {
     let mut all = rt.query(items::all, ()).await.expect("a read");
     all.sort_unstable();
     assert_eq!(all, [0, 1]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claimed_job_blocks_no_commit() {
+    if !postgres::available("a_claimed_job_blocks_no_commit") {
+        return;
+    }
+    let schema = postgres::fresh_schema("convoke_commit_claims");
+    let _guard = postgres::DropSchema(schema.clone());
+    let (worker_rt, other_rt) = (runtime(&schema), runtime(&schema));
+    let _worker = worker_rt.start_scheduler();
+    let job = worker_rt
+        .mutation(items::schedule_slow, 7)
+        .await
+        .expect("schedule the slow mutation");
+    tokio::time::timeout(Duration::from_secs(30), SLOW_STARTED.notified())
+        .await
+        .expect("the worker starts the slow mutation");
+
+    // The job is claimed and its mutation is running: commits that write the job, and
+    // any commit after them, go through at once, with the mutation still running.
+    let cancel = other_rt.mutation(items::cancel, job);
+    let cancel = tokio::time::timeout(Duration::from_secs(10), cancel).await;
+    let other = other_rt.mutation(items::add, 1);
+    let other = tokio::time::timeout(Duration::from_secs(10), other).await;
+    SLOW_RELEASE.notify_one();
+    cancel
+        .expect("the cancel did not wait for the claim")
+        .expect("the cancel commits");
+    other
+        .expect("the next commit did not wait for the claim")
+        .expect("an unrelated commit");
+
+    // The mutation's commit conflicts with the cancel; run again, it finds the job
+    // canceled and skips it: its insert is not committed.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let items = worker_rt.query(items::all, ()).await.expect("a read");
+        let state = worker_rt
+            .query(items::job_state, job)
+            .await
+            .expect("a read");
+        if state.as_deref() == Some("canceled") && items == [1] {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "job {state:?}, items {items:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }

@@ -480,8 +480,6 @@ struct OpenTransaction {
     /// Numbers this transaction allocated: their documents are new (no old row, no old
     /// index entries).
     allocated: HashSet<u64>,
-    /// Whether it holds row locks ([`Storage::try_lock`]).
-    locked: bool,
 }
 
 impl Drop for OpenTransaction {
@@ -797,16 +795,13 @@ impl PostgresStore {
         let (begun, result) = Self::with_begin(connection, begin, async {
             let statement = connection.prepare_cached(&self.sql.lock).await?;
             connection
-                .query_opt(&statement, &[&id.table(), &to_sql(id.number())])
+                .query_one(&statement, &[&id.table(), &to_sql(id.number())])
                 .await
         })
         .await;
         self.begun(&mut tx, begun)?;
         match result {
-            Ok(row) => {
-                tx.locked |= row.is_some();
-                Ok(row.is_some())
-            }
+            Ok(row) => Ok(row.get(0)),
             Err(e) => Err(Self::failed(&mut tx, classify(&e, id.table(), Phase::Read))),
         }
     }
@@ -830,16 +825,10 @@ impl PostgresStore {
             Some(snapshot) => (snapshot, ReadRanges::new(&request.reads)),
             None => (0, ReadRanges::new(&ReadSet::default())),
         };
-        // The snapshot ends now: its connection goes back to the pool for the committer.
-        // Row locks it took (claimed jobs) would block the commit's own writes, so such a
-        // snapshot ends before the commit is queued.
+        // The snapshot ends now (and with it the locks of `try_lock`): its connection goes
+        // back to the pool for the committer.
         if let Some(connection) = tx.connection.take() {
-            if !tx.locked {
-                end_snapshot(connection);
-            } else if let Err(e) = connection.batch_execute("ROLLBACK").await {
-                drop(Object::take(connection));
-                return Err(Self::failed(&mut tx, classify(&e, &table, Phase::Begin)));
-            }
+            end_snapshot(connection);
         }
         let (sender, outcome) = tokio::sync::oneshot::channel();
         self.submit(QueuedCommit {
@@ -1415,8 +1404,11 @@ impl Statements {
             ),
             scans: [by_bounds(false), by_bounds(true)],
             next_block: format!("SELECT nextval('{s}.document_numbers')"),
+            // An advisory lock, not a row lock: it never blocks a commit writing the
+            // document (a row lock would, while the commit holds the commit lock).
             lock: format!(
-                "SELECT 1 FROM {s}.documents WHERE tbl = $1 AND num = $2 FOR UPDATE SKIP LOCKED"
+                "SELECT pg_try_advisory_xact_lock(hashtext('{schema}/locks/' || $1), \
+                 ($2 % 2147483648)::int)"
             ),
         }
     }
@@ -1591,7 +1583,6 @@ impl Storage for PostgresStore {
             snapshot_commit: None,
             failed: None,
             allocated: HashSet::new(),
-            locked: false,
         };
         self.open
             .lock()
