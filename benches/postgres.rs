@@ -370,7 +370,8 @@ impl Sql {
             begin_snapshot: format!(
                 "BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT value FROM {s}.meta WHERE key = 'commit_seq'"
             ),
-            commit_lock: "SELECT pg_advisory_xact_lock(hashtext('convoke'), hashtext($1))"
+            commit_lock: "SELECT pg_advisory_xact_lock(hashtext('convoke'), hashtext($1)), \
+                          set_config('convoke.commit_lock', $1, true)"
                 .to_owned(),
             apply_commit: format!(
                 "SELECT {s}.apply_commit($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, \
