@@ -5,16 +5,13 @@
 //! The engine here is the in-memory one behind a wrapper that reports one conflict on the
 //! first read of a document by id.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+#[path = "support/faulty_store.rs"]
+mod faulty_store;
 
-use convoke::db::DocumentId;
-use convoke::db::index::KeyRange;
-use convoke::db::schema::Schema;
-use convoke::store::{
-    CommitRequest, Document, MemoryStore, Order, Storage, StoreError, StoreFuture, Timestamp,
-};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use convoke::{Id, Result, Runtime, Table};
+use faulty_store::{CONFLICT_ON_GET, FaultyStore};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Serialize, Deserialize, Table)]
@@ -67,76 +64,13 @@ mod notes {
     }
 }
 
-/// The in-memory engine, reporting a conflict on the first `get` once armed.
-struct ConflictOnce {
-    inner: MemoryStore,
-    armed: AtomicBool,
-}
-
-impl Storage for ConflictOnce {
-    fn set_schema(&self, schema: &Schema) -> std::result::Result<(), StoreError> {
-        Storage::set_schema(&self.inner, schema)
-    }
-
-    fn begin(&self, writable: bool) -> Timestamp {
-        Storage::begin(&self.inner, writable)
-    }
-
-    fn release(&self, snapshot: Timestamp) {
-        Storage::release(&self.inner, snapshot)
-    }
-
-    fn get<'a>(
-        &'a self,
-        snapshot: Timestamp,
-        id: &'a DocumentId,
-    ) -> StoreFuture<'a, std::result::Result<Option<Arc<Document>>, StoreError>> {
-        if self.armed.swap(false, Ordering::SeqCst) {
-            return StoreFuture::ready(Err(StoreError::Conflict {
-                table: id.table().to_owned(),
-            }));
-        }
-        Storage::get(&self.inner, snapshot, id)
-    }
-
-    fn scan<'a>(
-        &'a self,
-        snapshot: Timestamp,
-        table: &'a str,
-        index: &'a str,
-        range: &'a KeyRange,
-        order: Order,
-        limit: Option<usize>,
-    ) -> StoreFuture<'a, std::result::Result<Vec<Arc<Document>>, StoreError>> {
-        Storage::scan(&self.inner, snapshot, table, index, range, order, limit)
-    }
-
-    fn allocate_id<'a>(
-        &'a self,
-        snapshot: Timestamp,
-        table: &'a str,
-    ) -> StoreFuture<'a, std::result::Result<DocumentId, StoreError>> {
-        Storage::allocate_id(&self.inner, snapshot, table)
-    }
-
-    fn commit(
-        &self,
-        request: CommitRequest,
-    ) -> StoreFuture<'_, std::result::Result<Timestamp, StoreError>> {
-        Storage::commit(&self.inner, request)
-    }
-}
-
 #[tokio::test]
 async fn a_conflict_at_a_read_reruns_the_mutation_even_if_swallowed() -> Result<()> {
-    let store = Arc::new(ConflictOnce {
-        inner: MemoryStore::new(),
-        armed: AtomicBool::new(false),
-    });
+    let store = FaultyStore::new();
     let rt = Runtime::builder().shared_storage(store.clone()).build()?;
     let id = rt.mutation(notes::create, "first".to_owned()).await?;
 
-    store.armed.store(true, Ordering::SeqCst);
+    store.arm(CONFLICT_ON_GET);
     rt.mutation(notes::swallow, id).await?;
 
     assert_eq!(

@@ -5,17 +5,15 @@
 //! commit as a network engine (PostgreSQL) can: `Unavailable` (nothing committed), or
 //! `CommitOutcomeUnknown` after applying it (the acknowledgement was lost).
 
-use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+#[path = "support/faulty_store.rs"]
+mod faulty_store;
 
-use convoke::db::DocumentId;
-use convoke::db::index::KeyRange;
-use convoke::db::schema::Schema;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use convoke::scheduler::{JobState, ScheduledFunctionId, SchedulerConfig, VirtualClock};
-use convoke::store::{
-    CommitRequest, Document, MemoryStore, Order, Storage, StoreError, StoreFuture, Timestamp,
-};
 use convoke::{Result, Runtime};
+use faulty_store::{COMMIT_APPLIED_BUT_UNKNOWN, COMMIT_UNAVAILABLE, FaultyStore};
 
 /// Runs of `jobs::tick`.
 static TICKS: AtomicUsize = AtomicUsize::new(0);
@@ -47,96 +45,9 @@ mod jobs {
     }
 }
 
-/// What the armed wrapper does to the next commit.
-const PASS: u8 = 0;
-const UNAVAILABLE: u8 = 1;
-const APPLIED_BUT_UNKNOWN: u8 = 2;
-
-/// The in-memory engine, failing the next commit as `fault` says once armed.
-struct FlakyCommits {
-    inner: MemoryStore,
-    fault: AtomicU8,
-    /// Commits failed so far, by kind.
-    failed: Mutex<Vec<&'static str>>,
-}
-
-impl Storage for FlakyCommits {
-    fn set_schema(&self, schema: &Schema) -> std::result::Result<(), StoreError> {
-        Storage::set_schema(&self.inner, schema)
-    }
-
-    fn begin(&self, writable: bool) -> Timestamp {
-        Storage::begin(&self.inner, writable)
-    }
-
-    fn release(&self, snapshot: Timestamp) {
-        Storage::release(&self.inner, snapshot)
-    }
-
-    fn get<'a>(
-        &'a self,
-        snapshot: Timestamp,
-        id: &'a DocumentId,
-    ) -> StoreFuture<'a, std::result::Result<Option<Arc<Document>>, StoreError>> {
-        Storage::get(&self.inner, snapshot, id)
-    }
-
-    fn scan<'a>(
-        &'a self,
-        snapshot: Timestamp,
-        table: &'a str,
-        index: &'a str,
-        range: &'a KeyRange,
-        order: Order,
-        limit: Option<usize>,
-    ) -> StoreFuture<'a, std::result::Result<Vec<Arc<Document>>, StoreError>> {
-        Storage::scan(&self.inner, snapshot, table, index, range, order, limit)
-    }
-
-    fn allocate_id<'a>(
-        &'a self,
-        snapshot: Timestamp,
-        table: &'a str,
-    ) -> StoreFuture<'a, std::result::Result<DocumentId, StoreError>> {
-        Storage::allocate_id(&self.inner, snapshot, table)
-    }
-
-    fn commit(
-        &self,
-        request: CommitRequest,
-    ) -> StoreFuture<'_, std::result::Result<Timestamp, StoreError>> {
-        let record = |kind| {
-            self.failed
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .push(kind)
-        };
-        match self.fault.swap(PASS, Ordering::SeqCst) {
-            UNAVAILABLE => {
-                record("unavailable");
-                StoreFuture::ready(Err(StoreError::Unavailable {
-                    reason: "connection refused (injected)".to_owned(),
-                }))
-            }
-            APPLIED_BUT_UNKNOWN => StoreFuture::boxed(async move {
-                Storage::commit(&self.inner, request).await?;
-                record("applied but unknown");
-                Err(StoreError::CommitOutcomeUnknown {
-                    reason: "connection lost after COMMIT (injected)".to_owned(),
-                })
-            }),
-            _ => Storage::commit(&self.inner, request),
-        }
-    }
-}
-
-/// A runtime on the flaky store and a virtual clock, with one `tick` scheduled now.
-async fn with_one_tick() -> Result<(Runtime, Arc<FlakyCommits>, ScheduledFunctionId)> {
-    let store = Arc::new(FlakyCommits {
-        inner: MemoryStore::new(),
-        fault: AtomicU8::new(PASS),
-        failed: Mutex::new(Vec::new()),
-    });
+/// A runtime on the faulty store and a virtual clock, with one `tick` scheduled now.
+async fn with_one_tick() -> Result<(Runtime, Arc<FaultyStore>, ScheduledFunctionId)> {
+    let store = FaultyStore::new();
     let rt = Runtime::builder()
         .shared_storage(store.clone())
         .scheduler(SchedulerConfig {
@@ -158,13 +69,13 @@ async fn state(rt: &Runtime, id: ScheduledFunctionId) -> Result<JobState> {
 async fn an_outage_leaves_a_scheduled_mutation_pending_and_it_runs_once_later() -> Result<()> {
     // Nothing committed: the job stays pending, then runs once.
     let (rt, store, id) = with_one_tick().await?;
-    store.fault.store(UNAVAILABLE, Ordering::SeqCst);
+    store.arm(COMMIT_UNAVAILABLE);
     let error = rt
         .run_due_scheduled_functions()
         .await
         .expect_err("the pass reports the outage");
     assert!(error.is_unavailable(), "{error}");
-    assert_eq!(*store.failed.lock().expect("lock"), ["unavailable"]);
+    assert_eq!(store.injected(), ["unavailable"]);
     assert_eq!(
         state(&rt, id).await?,
         JobState::Pending,
@@ -182,13 +93,13 @@ async fn an_outage_leaves_a_scheduled_mutation_pending_and_it_runs_once_later() 
     // Committed, but the acknowledgement was lost: the next pass finds the job done and
     // does not run it again.
     let (rt, store, id) = with_one_tick().await?;
-    store.fault.store(APPLIED_BUT_UNKNOWN, Ordering::SeqCst);
+    store.arm(COMMIT_APPLIED_BUT_UNKNOWN);
     let error = rt
         .run_due_scheduled_functions()
         .await
         .expect_err("the pass reports the unknown outcome");
     assert!(error.is_unavailable(), "{error}");
-    assert_eq!(*store.failed.lock().expect("lock"), ["applied but unknown"]);
+    assert_eq!(store.injected(), ["applied but unknown"]);
     assert_eq!(state(&rt, id).await?, JobState::Success);
     assert_eq!(rt.run_due_scheduled_functions().await?, 0);
     assert_eq!(state(&rt, id).await?, JobState::Success);
