@@ -50,31 +50,9 @@ mod notes {
     }
 }
 
-/// Runs `sql` on the plain test server and returns the first column of the first row.
-fn query_text(sql: &str) -> Option<String> {
-    let (sql, url) = (sql.to_owned(), postgres::url());
-    std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .ok()?;
-        runtime.block_on(async {
-            let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-                .await
-                .ok()?;
-            tokio::spawn(connection);
-            let row = client.query_one(&sql, &[]).await.ok()?;
-            row.get::<_, Option<String>>(0)
-        })
-    })
-    .join()
-    .ok()
-    .flatten()
-}
-
 /// How many of the connections of `application` are encrypted, and how many there are.
 fn encrypted_connections(application: &str) -> (u64, u64) {
-    let counts = query_text(&format!(
+    let counts = postgres::query_text(&format!(
         "SELECT count(*) FILTER (WHERE s.ssl) || '/' || count(*) FROM pg_stat_activity a \
          JOIN pg_stat_ssl s USING (pid) WHERE a.application_name = '{application}'"
     ))
@@ -170,8 +148,8 @@ mod with_tls {
         if !postgres::available(test) {
             return None;
         }
-        let on = query_text("SHOW ssl").as_deref() == Some("on");
-        let file = query_text("SHOW ssl_cert_file")
+        let on = postgres::query_text("SHOW ssl").as_deref() == Some("on");
+        let file = postgres::query_text("SHOW ssl_cert_file")
             .filter(|f| std::path::Path::new(f).is_file() && std::fs::read(f).is_ok());
         match (on, file) {
             (true, Some(file)) => Some(file),

@@ -90,28 +90,53 @@ impl Drop for DropSchema {
     }
 }
 
-/// Runs `sql` on the test server, on a connection and a runtime of its own.
-pub fn run_sql(sql: &str) {
-    let statement = sql.to_owned();
+/// Runs `f` with a client of the test server, on a connection, a thread and a runtime of
+/// its own (so that it may be called from inside or outside a tokio runtime).
+pub fn with_client<T: Send + 'static>(
+    f: impl AsyncFnOnce(&tokio_postgres::Client) -> Result<T, String> + Send + 'static,
+) -> Result<T, String> {
     let url = url();
-    let outcome = std::thread::spawn(move || -> Result<(), String> {
+    std::thread::spawn(move || {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .map_err(|e| e.to_string())?;
-        runtime.block_on(async {
+        runtime.block_on(async move {
             let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
                 .await
                 .map_err(|e| e.to_string())?;
             tokio::spawn(connection);
-            client
-                .batch_execute(&statement)
-                .await
-                .map_err(|e| e.to_string())
+            f(&client).await
         })
     })
-    .join();
-    if let Ok(Err(e)) = outcome {
+    .join()
+    .map_err(|_| "the thread running the SQL panicked".to_owned())?
+}
+
+/// Runs `sql` on the test server; a failure is written to stderr.
+pub fn run_sql(sql: &str) {
+    let statement = sql.to_owned();
+    let outcome = with_client(async move |client| {
+        client
+            .batch_execute(&statement)
+            .await
+            .map_err(|e| e.to_string())
+    });
+    if let Err(e) = outcome {
         let _ = writeln!(std::io::stderr(), "could not run `{sql}`: {e}");
     }
+}
+
+/// The first column of the first row `sql` returns on the test server, as text.
+pub fn query_text(sql: &str) -> Option<String> {
+    let sql = sql.to_owned();
+    with_client(async move |client| {
+        let row = client
+            .query_one(&sql, &[])
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(row.get::<_, Option<String>>(0))
+    })
+    .ok()
+    .flatten()
 }
