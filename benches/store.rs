@@ -398,7 +398,7 @@ impl Fixture {
             }
         });
         assert_eq!(ids, durable_ids, "both stores number documents alike");
-        let snapshot = mem_store.begin();
+        let snapshot = mem_store.begin(false);
         let mut keys = Vec::new();
         let mut map = HashMap::new();
         let mut by_owner = BTreeMap::new();
@@ -453,7 +453,7 @@ impl Fixture {
     }
 
     fn engine_get(&self, iters: u64) -> Duration {
-        let snapshot = self.mem_store.begin();
+        let snapshot = self.mem_store.begin(false);
         let start = Instant::now();
         for i in 0..iters {
             let key = &self.keys[pick(i, self.keys.len())];

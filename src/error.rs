@@ -127,6 +127,17 @@ pub enum Error {
         #[source]
         source: StoreError,
     },
+    /// The mutation conflicted and could not get its turn to re-run: too many calls wait
+    /// already, or the wait was too long (see [`Contention`](crate::Contention)). The load
+    /// exceeds what the store can commit; nothing was committed, and the call can be tried
+    /// again later (over HTTP: status 503 with `Retry-After`).
+    #[error("mutation '{path}' was not run: the server is overloaded ({reason}); try again later")]
+    Overloaded {
+        /// The mutation's path.
+        path: String,
+        /// Which bound was reached.
+        reason: String,
+    },
     /// Two procedures were registered under one path.
     #[error("two procedures are registered under the path '{path}'")]
     DuplicateProcedure {
@@ -195,6 +206,12 @@ impl Error {
             Error::Store(e) => e.is_conflict(),
             _ => false,
         }
+    }
+
+    /// Whether a conflicting mutation could not get its turn to re-run because the load
+    /// exceeds what the store can commit ([`Error::Overloaded`]): try again later.
+    pub fn is_overloaded(&self) -> bool {
+        matches!(self, Error::Overloaded { .. })
     }
 
     /// Whether the database could not be reached (see [`StoreError::is_unavailable`]):

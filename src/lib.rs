@@ -65,6 +65,7 @@
 #![warn(rust_2018_idioms, unreachable_pub)]
 
 mod caller;
+mod contention;
 mod ctx;
 pub mod db;
 mod error;
@@ -81,6 +82,7 @@ pub mod testing;
 pub mod value;
 
 pub use caller::{Call, ScheduleTime};
+pub use contention::Contention;
 pub use ctx::{ActionCtx, Auth, LogLevel, MutationCtx, QueryCtx, UserIdentity};
 pub use db::{Doc, Id, Table};
 pub use error::{Error, Result};

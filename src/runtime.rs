@@ -2,14 +2,13 @@
 
 use std::any::Any;
 use std::future::Future;
-use std::hash::{BuildHasher, Hasher, RandomState};
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
-use std::time::Duration;
 
 use futures::FutureExt;
 
 use crate::caller::Call;
+use crate::contention::{Attempts, Contention, Lanes};
 use crate::ctx::{ActionCtx, CallEnv, LogLines, MutationCtx, QueryCtx, UserIdentity};
 use crate::db::schema::Schema;
 use crate::db::{Database, DocumentId, Transaction, TransactionLimits};
@@ -71,6 +70,7 @@ struct RuntimeInner {
     registry: &'static Registry,
     max_call_depth: u32,
     max_mutation_attempts: u32,
+    lanes: Lanes,
 }
 
 /// The result of a call and the lines it logged: what [`Runtime::run_value_logged`]
@@ -101,6 +101,7 @@ pub struct RuntimeBuilder {
     limits: TransactionLimits,
     max_call_depth: u32,
     max_mutation_attempts: u32,
+    contention: Contention,
 }
 
 impl RuntimeBuilder {
@@ -140,11 +141,23 @@ impl RuntimeBuilder {
         self
     }
 
-    /// How many times a mutation runs before conflicts make it give up (default 16), with a
-    /// short, growing backoff between runs. Then the call fails with
-    /// [`Error::TooManyConflicts`]. Values below 1 count as 1.
+    /// How many times a mutation runs before conflicts make it give up (default 16). Then
+    /// the call fails with [`Error::TooManyConflicts`]. Values below 1 count as 1.
+    ///
+    /// A conflicting mutation re-runs in this process's contention lane, then exclusively
+    /// (see [`Contention`]), so it needs at most three runs unless the engine reports
+    /// conflicts of its own; the limit is a guard against a mutation that conflicts
+    /// forever, not a way to shed load.
     pub fn max_mutation_attempts(mut self, attempts: u32) -> Self {
         self.max_mutation_attempts = attempts.max(1);
+        self
+    }
+
+    /// How conflicting mutations wait for their turn to re-run, and how long (default:
+    /// [`Contention::default`]). A call that cannot get its turn fails with
+    /// [`Error::Overloaded`].
+    pub fn contention(mut self, contention: Contention) -> Self {
+        self.contention = contention;
         self
     }
 
@@ -169,6 +182,7 @@ impl RuntimeBuilder {
                 registry,
                 max_call_depth: self.max_call_depth,
                 max_mutation_attempts: self.max_mutation_attempts,
+                lanes: Lanes::new(self.contention),
             }),
             identity: None,
             parent_job: None,
@@ -185,6 +199,7 @@ impl Runtime {
             scheduler: SchedulerConfig::default(),
             max_call_depth: DEFAULT_MAX_CALL_DEPTH,
             max_mutation_attempts: DEFAULT_MAX_MUTATION_ATTEMPTS,
+            contention: Contention::default(),
         }
     }
 
@@ -404,9 +419,10 @@ impl Runtime {
     /// args)`.
     ///
     /// If a concurrent commit conflicts with what the mutation read, the transaction is
-    /// thrown away and the mutation runs again, up to
-    /// [`max_mutation_attempts`](RuntimeBuilder::max_mutation_attempts) times in all; then
-    /// the call fails with [`Error::TooManyConflicts`]. If the mutation returns an error or
+    /// thrown away and the mutation runs again: in this process's contention lane, then
+    /// exclusively, so that it makes progress however hot its documents are (see
+    /// [`Contention`]). If the load is more than the store can commit, the call fails with
+    /// [`Error::Overloaded`] after a bounded wait. If the mutation returns an error or
     /// panics, nothing is committed.
     ///
     /// ```
@@ -721,9 +737,10 @@ impl Runtime {
         logs: LogLines,
         body: B,
     ) -> Result<B::Output> {
-        let max = self.inner.max_mutation_attempts;
-        let mut attempt = 1;
+        let db = &self.inner.db;
+        let mut attempts = Attempts::new(&self.inner.lanes, path, self.inner.max_mutation_attempts);
         loop {
+            let tx = attempts.begin(db).await?;
             // Each attempt logs into a sink of its own: the lines of an attempt that
             // conflicted and runs again are dropped, as in Convex.
             let env = CallEnv {
@@ -731,7 +748,6 @@ impl Runtime {
                 identity: identity.clone(),
                 logs: logs.attempt(),
             };
-            let tx = Transaction::begin(self.inner.db.clone(), true);
             let output = {
                 let ctx = MutationCtx::new(&tx, &env, depth);
                 catch_panic(path, body.run(&ctx)).await
@@ -751,6 +767,7 @@ impl Runtime {
                     }
                 },
             };
+            drop(tx);
             match committed {
                 Ok((output, scheduled)) => {
                     logs.absorb(env.logs);
@@ -760,16 +777,10 @@ impl Runtime {
                     return Ok(output);
                 }
                 Err(conflict) if conflict.is_conflict() => {
-                    if attempt >= max {
+                    if let Err(give_up) = attempts.conflicted(conflict) {
                         logs.absorb(env.logs);
-                        return Err(Error::TooManyConflicts {
-                            path: path.to_owned(),
-                            attempts: attempt,
-                            source: conflict,
-                        });
+                        return Err(give_up);
                     }
-                    backoff(attempt).await;
-                    attempt += 1;
                 }
                 Err(other) => {
                     logs.absorb(env.logs);
@@ -778,18 +789,11 @@ impl Runtime {
             }
         }
     }
-}
 
-/// Waits before re-running a conflicting mutation: a yield first, then exponential backoff
-/// with jitter (1 ms doubling, capped at 64 ms).
-async fn backoff(attempt: u32) {
-    if attempt == 1 {
-        tokio::task::yield_now().await;
-        return;
+    /// The lane of conflicting mutations (see [`crate::contention`]).
+    pub(crate) fn lanes(&self) -> &Lanes {
+        &self.inner.lanes
     }
-    let cap_micros = 1000u64 << (attempt - 2).min(6);
-    let jitter = RandomState::new().build_hasher().finish() % (cap_micros / 2 + 1);
-    tokio::time::sleep(Duration::from_micros(cap_micros / 2 + jitter)).await;
 }
 
 /// Runs `future`, turning a panic into [`Error::Panicked`].

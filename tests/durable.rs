@@ -212,11 +212,7 @@ async fn commit(store: &SqliteStore, docs: Vec<Object>) -> Vec<DocumentId> {
         writes.push((id, Some(Arc::new(doc))));
     }
     store
-        .commit(CommitRequest {
-            snapshot,
-            reads: ReadSet::default(),
-            writes,
-        })
+        .commit(CommitRequest::new(snapshot, ReadSet::default(), writes))
         .await
         .expect("commit");
     store.release(snapshot);

@@ -10,7 +10,8 @@ use crate::db::DocumentId;
 use crate::db::index::{IndexKey, KeyRange};
 use crate::db::schema::Schema;
 use crate::store::{
-    CommitRequest, Document, Order, ReadRange, ReadSet, Storage, StoreError, Timestamp, fields_size,
+    CommitRequest, Document, Held, Order, ReadRange, ReadSet, Storage, StoreError, Timestamp,
+    fields_size,
 };
 use crate::value::Object;
 
@@ -60,6 +61,11 @@ pub(crate) struct Transaction {
     db: Arc<Database>,
     snapshot: Timestamp,
     writable: bool,
+    /// Whether the snapshot is exclusive ([`Storage::begin_exclusive`]).
+    exclusive: bool,
+    /// What the transaction holds until its commit is ordered (see
+    /// [`CommitRequest::held`]), or until it is dropped.
+    held: Mutex<Vec<Held>>,
     state: Mutex<TxState>,
     /// The undo log's length, readable without the lock: a savepoint only needs this mark,
     /// and nested mutations take one per call.
@@ -135,9 +141,38 @@ impl Transaction {
             db,
             snapshot,
             writable,
+            exclusive: false,
+            held: Mutex::new(Vec::new()),
             state: Mutex::new(TxState::default()),
             undo_len: AtomicUsize::new(0),
         }
+    }
+
+    /// A writable transaction in which no other transaction commits (see
+    /// [`Storage::begin_exclusive`]), holding `held` too until its commit is ordered.
+    pub(crate) async fn begin_exclusive(
+        db: Arc<Database>,
+        mut held: Vec<Held>,
+    ) -> Result<Self, StoreError> {
+        let exclusive = db.store.begin_exclusive().await?;
+        held.push(exclusive.hold);
+        Ok(Transaction {
+            db,
+            snapshot: exclusive.snapshot,
+            writable: true,
+            exclusive: true,
+            held: Mutex::new(held),
+            state: Mutex::new(TxState::default()),
+            undo_len: AtomicUsize::new(0),
+        })
+    }
+
+    /// Holds `held` until the commit is ordered (or the transaction dropped).
+    pub(crate) fn hold(&self, held: Held) {
+        self.held
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(held);
     }
 
     /// Counts one scheduled function against the transaction's scheduling limits.
@@ -416,20 +451,32 @@ impl Transaction {
 
     /// Commits the writes, or fails with a conflict if a concurrent commit changed what this
     /// transaction read.
+    ///
+    /// A writable transaction that wrote nothing is not validated (it is serializable at its
+    /// snapshot) but still goes to the engine, which returns once its snapshot is durable:
+    /// a mutation may have read a commit that is not yet (see [`Storage::begin`]).
     pub(crate) async fn commit(&self) -> Result<Timestamp, StoreError> {
         let state = std::mem::take(&mut *self.lock());
+        let held = std::mem::take(&mut *self.held.lock().unwrap_or_else(PoisonError::into_inner));
         if let Some(conflict) = state.conflict {
             return Err(conflict);
         }
-        if state.writes.is_empty() {
+        if !self.writable {
             return Ok(self.snapshot);
         }
+        let reads = if state.writes.is_empty() {
+            ReadSet::default()
+        } else {
+            state.reads
+        };
         self.db
             .store
             .commit(CommitRequest {
                 snapshot: self.snapshot,
-                reads: state.reads,
+                reads,
                 writes: state.writes.into_iter().collect(),
+                exclusive: self.exclusive,
+                held,
             })
             .await
     }
@@ -438,6 +485,11 @@ impl Transaction {
 impl Drop for Transaction {
     fn drop(&mut self) {
         self.db.store.release(self.snapshot);
+        // Exclusivity (if any) ends after the snapshot.
+        self.held
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
     }
 }
 

@@ -185,6 +185,8 @@ pub(crate) struct ApiError {
     pub(crate) status: StatusCode,
     pub(crate) code: &'static str,
     pub(crate) message: String,
+    /// Seconds for a `Retry-After` header.
+    pub(crate) retry_after: Option<u32>,
 }
 
 impl ApiError {
@@ -193,6 +195,7 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            retry_after: None,
         }
     }
 
@@ -223,6 +226,15 @@ impl ApiError {
                 "StorageUnavailable",
                 err.to_string(),
             )),
+            // More conflicting mutations than the store commits: come back in a moment.
+            Error::Overloaded { .. } => Some(ApiError {
+                retry_after: Some(1),
+                ..ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Overloaded",
+                    err.to_string(),
+                )
+            }),
             Error::UnknownProcedure { path } => Some(ApiError::not_found(path)),
             Error::WrongKind { .. } => {
                 Some(ApiError::bad_request("WrongFunctionKind", err.to_string()))
@@ -245,6 +257,12 @@ impl IntoResponse for ApiError {
             "message": self.message,
             "logLines": [],
         });
-        wire::json_response(self.status, &body)
+        let mut response = wire::json_response(self.status, &body);
+        if let Some(seconds) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, seconds.into());
+        }
+        response
     }
 }

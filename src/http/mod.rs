@@ -25,6 +25,7 @@
 //! | 401 | same shape | a bad, expired or unverifiable token |
 //! | 404 | same shape | no public procedure at the path: `Could not find public function for '<path>'` (internal procedures included) |
 //! | 408, 413 | same shape | the request took too long; the body is over the limit |
+//! | 503 | same shape | the database cannot be reached (`StorageUnavailable`), or a conflicting mutation could not get its turn to re-run (`Overloaded`, with `Retry-After: 1`): try again later |
 //!
 //! `logLines` holds what the call and every call it made logged with `ctx.log(..)`, as
 //! Convex formats it: `[LOG] 'message'`.

@@ -7,6 +7,7 @@ use super::jobs::{self, job_state_kind, set_state};
 use super::worker::Ran;
 use super::{JobState, ScheduledFunctionId, insert_job};
 use crate::caller::ScheduleTime;
+use crate::contention::Attempts;
 use crate::ctx::{ActionCtx, LogLines, MutationCtx};
 use crate::db::{DocumentId, Transaction};
 use crate::error::{Error, Result};
@@ -15,8 +16,9 @@ use crate::runtime::{MutationBody, Runtime, catch_panic};
 use crate::store::StoreError;
 use crate::value::Value;
 
-/// How many times a transaction of the scheduler's own is re-run on conflicts.
-const SYSTEM_ATTEMPTS: u32 = 64;
+/// How many times a transaction of the scheduler's own may run before conflicts make it
+/// give up (it re-runs in the contention lane, then exclusively, like a mutation).
+const SYSTEM_ATTEMPTS: u32 = 16;
 
 /// A scheduled mutation run together with its job's move to `success`.
 struct ScheduledMutation<'j> {
@@ -66,22 +68,21 @@ impl Runtime {
         F: Fn(Arc<Transaction>) -> Fut,
         Fut: Future<Output = std::result::Result<T, StoreError>>,
     {
-        let mut attempt = 0;
+        let mut attempts = Attempts::new(self.lanes(), "_scheduler", SYSTEM_ATTEMPTS);
         loop {
-            attempt += 1;
-            let tx = Arc::new(Transaction::begin(self.database().clone(), true));
+            let tx = Arc::new(attempts.begin(self.database()).await?);
             let output = body(tx.clone()).await?;
             let scheduled = tx.scheduled_any();
-            match tx.commit().await {
+            let committed = tx.commit().await;
+            drop(tx);
+            match committed {
                 Ok(_) => {
                     if scheduled {
                         self.scheduler().wake();
                     }
                     return Ok(output);
                 }
-                Err(e) if e.is_conflict() && attempt < SYSTEM_ATTEMPTS => {
-                    tokio::task::yield_now().await;
-                }
+                Err(e) if e.is_conflict() => attempts.conflicted(e)?,
                 Err(e) => return Err(e.into()),
             }
         }

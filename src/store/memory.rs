@@ -1,20 +1,101 @@
 //! The multi-version engine: documents and index entries in memory, one committer,
-//! optionally persisting each commit before it is applied (see [`Persistence`]).
+//! optionally handing each commit to a [`Persistence`] that makes it durable.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard};
 
-use super::{CommitRequest, Document, Order, Storage, StoreError, StoreFuture, Timestamp, Write};
+use super::{
+    CommitRequest, Document, Exclusive, Held, Order, Storage, StoreError, StoreFuture, Timestamp,
+    Write,
+};
 use crate::db::DocumentId;
 use crate::db::index::{IndexKey, KeyRange};
 use crate::db::schema::{Schema, TableIndexes};
 
-/// Where a durable engine writes commits: called under the commit lock, before the commit
-/// is applied in memory or acknowledged.
+/// Where a durable engine writes commits (group commit).
+///
+/// A validated commit is handed over with [`Persistence::submit`] under the commit lock,
+/// then applied in memory at once: writable snapshots (mutations) see it immediately, so a
+/// chain of mutations on one hot document is not paced by the disk. It is acknowledged only
+/// once [`Persistence::durability`] reports it durable, and read-only snapshots (queries)
+/// read at the latest durable commit, so nothing that could still be lost is ever shown
+/// outside a mutation. A mutation that read a commit not yet durable commits after it, and
+/// commits become durable in order, so its own acknowledgement implies the other's
+/// durability.
 pub(crate) trait Persistence: Send + Sync + 'static {
-    /// Makes the commit durable, atomically; on error nothing of it may be visible later.
-    fn persist(&self, ts: Timestamp, writes: &[Write]) -> Result<(), StoreError>;
+    /// Queues commit `ts` to be written, after every earlier one, atomically. Fails (and the
+    /// commit is refused, nothing applied) once writing has failed.
+    fn submit(&self, ts: Timestamp, writes: &[Write]) -> Result<(), StoreError>;
+
+    /// How far the submitted commits are durable.
+    fn durability(&self) -> &Durability;
+}
+
+/// How far commits are durable, published by a [`Persistence`] as its writes complete.
+pub(crate) struct Durability {
+    /// Every commit up to this one is durable.
+    durable: AtomicU64,
+    /// Set once writing failed: no later commit becomes durable.
+    failed: Mutex<Option<StoreError>>,
+    changed: tokio::sync::watch::Sender<()>,
+}
+
+impl Durability {
+    /// Every commit up to `durable` is already durable.
+    pub(crate) fn new(durable: Timestamp) -> Self {
+        Durability {
+            durable: AtomicU64::new(durable),
+            failed: Mutex::new(None),
+            changed: tokio::sync::watch::Sender::new(()),
+        }
+    }
+
+    /// The latest commit that is durable, with all before it.
+    pub(crate) fn durable(&self) -> Timestamp {
+        self.durable.load(AtomicOrdering::Acquire)
+    }
+
+    /// Every commit up to `ts` is now durable.
+    pub(crate) fn advance(&self, ts: Timestamp) {
+        self.durable.fetch_max(ts, AtomicOrdering::AcqRel);
+        self.changed.send_replace(());
+    }
+
+    /// Writing failed: the commits not yet durable never will be.
+    pub(crate) fn fail(&self, error: StoreError) {
+        self.failed
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get_or_insert(error);
+        self.changed.send_replace(());
+    }
+
+    /// The failure, if writing failed.
+    pub(crate) fn failure(&self) -> Option<StoreError> {
+        self.failed
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Waits until commit `ts` is durable, or fails with the write's error.
+    async fn wait(&self, ts: Timestamp) -> Result<(), StoreError> {
+        let mut changed = self.changed.subscribe();
+        loop {
+            if self.durable() >= ts {
+                return Ok(());
+            }
+            if let Some(error) = self.failure() {
+                return Err(error);
+            }
+            if changed.changed().await.is_err() {
+                return Err(StoreError::Engine(
+                    "the store was closed before the commit was durable".to_owned(),
+                ));
+            }
+        }
+    }
 }
 
 /// Documents kept in memory, with every version still visible to an open snapshot, and
@@ -26,6 +107,10 @@ pub struct MemoryStore {
     state: RwLock<State>,
     /// Held by a commit from validation to apply, so no other commit comes between.
     commit_lock: Mutex<()>,
+    /// Held shared by each commit while it is ordered, and exclusively by a transaction
+    /// opened with [`Storage::begin_exclusive`] from its snapshot until its commit is
+    /// ordered. Fair: once an exclusive transaction waits, later commits wait behind it.
+    gate: Arc<tokio::sync::RwLock<()>>,
     snapshots: Mutex<BTreeMap<Timestamp, usize>>,
     /// The latest commit, readable without the state lock (see `begin`).
     latest: AtomicU64,
@@ -145,6 +230,7 @@ impl MemoryStore {
         MemoryStore {
             state: RwLock::new(State::default()),
             commit_lock: Mutex::new(()),
+            gate: Arc::new(tokio::sync::RwLock::new(())),
             snapshots: Mutex::new(BTreeMap::new()),
             latest: AtomicU64::new(0),
             next_number: AtomicU64::new(0),
@@ -172,6 +258,7 @@ impl MemoryStore {
         MemoryStore {
             state: RwLock::new(state),
             commit_lock: Mutex::new(()),
+            gate: Arc::new(tokio::sync::RwLock::new(())),
             snapshots: Mutex::new(BTreeMap::new()),
             latest: AtomicU64::new(latest),
             next_number: AtomicU64::new(next_number),
@@ -183,17 +270,26 @@ impl MemoryStore {
         self.state.read().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// The oldest snapshot any transaction may read at: the oldest open one, or the
+    /// snapshot a new transaction would get (for a read-only one, the latest durable commit,
+    /// which is never after `latest`).
     fn oldest_snapshot(&self, latest: Timestamp) -> Timestamp {
         let snapshots = self
             .snapshots
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        snapshots
-            .keys()
-            .next()
-            .copied()
-            .unwrap_or(latest)
-            .min(latest)
+        // Read under the snapshot lock, as `begin` does: a transaction registering after
+        // this reads a durable commit at least as new.
+        let floor = self.durable().min(latest);
+        snapshots.keys().next().copied().unwrap_or(floor).min(floor)
+    }
+
+    /// The latest durable commit (the latest commit, without persistence).
+    fn durable(&self) -> Timestamp {
+        match &self.persistence {
+            Some(persistence) => persistence.durability().durable(),
+            None => self.latest.load(AtomicOrdering::Acquire),
+        }
     }
 }
 
@@ -224,16 +320,21 @@ impl MemoryStore {
         Ok(())
     }
 
-    /// See [`Storage::begin`]: a snapshot at the latest commit.
-    pub fn begin(&self) -> Timestamp {
+    /// See [`Storage::begin`]: a snapshot at the latest commit if `writable`, else at the
+    /// latest durable commit (the same without persistence; see [`Persistence`]).
+    pub fn begin(&self, writable: bool) -> Timestamp {
         // Lock order is state, then snapshots: `begin` takes only the snapshot lock. A commit
         // that computed its oldest snapshot before this registration still keeps the versions
-        // visible at `ts`, because it counts the latest commit it saw as a reader.
+        // visible at `ts`, because it counts the latest durable commit it saw as a reader.
         let mut snapshots = self
             .snapshots
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        let ts = self.latest.load(AtomicOrdering::Acquire);
+        let ts = if writable {
+            self.latest.load(AtomicOrdering::Acquire)
+        } else {
+            self.durable()
+        };
         *snapshots.entry(ts).or_insert(0) += 1;
         ts
     }
@@ -335,11 +436,67 @@ impl MemoryStore {
         DocumentId::new(table, number)
     }
 
-    /// See [`Storage::commit`].
-    pub fn commit(&self, request: CommitRequest) -> Result<Timestamp, StoreError> {
-        // One commit at a time. Validation needs only a read lock and persisting (an fsync
-        // for durable stores) none: readers wait for the state lock only while the commit
-        // is applied in memory.
+    /// See [`Storage::begin_exclusive`]: waits for the commits being ordered, then holds
+    /// back every other commit until the returned [`Exclusive::hold`] is dropped.
+    pub async fn begin_exclusive(&self) -> Exclusive {
+        let gate = self.gate.clone().write_owned().await;
+        Exclusive {
+            snapshot: self.begin(true),
+            hold: Held::new(gate),
+        }
+    }
+
+    /// See [`Storage::commit`]: validates and applies the commit (after an exclusive
+    /// transaction that holds the store, if any), then, with persistence, waits until it is
+    /// durable.
+    pub fn commit(&self, request: CommitRequest) -> StoreFuture<'_, Result<Timestamp, StoreError>> {
+        if request.exclusive {
+            return self.durable_after(self.order(request));
+        }
+        match self.gate.try_read() {
+            Ok(permit) => {
+                let ordered = self.order(request);
+                drop(permit);
+                self.durable_after(ordered)
+            }
+            // An exclusive transaction holds the store, or waits for it: queue behind it.
+            Err(_) => StoreFuture::boxed(async move {
+                let permit = self.gate.read().await;
+                let ordered = self.order(request);
+                drop(permit);
+                self.durable_after(ordered).await
+            }),
+        }
+    }
+
+    /// `ordered`, once the commit it names is durable.
+    fn durable_after(
+        &self,
+        ordered: Result<Timestamp, StoreError>,
+    ) -> StoreFuture<'_, Result<Timestamp, StoreError>> {
+        match (ordered, &self.persistence) {
+            (Ok(ts), Some(persistence)) if persistence.durability().durable() < ts => {
+                StoreFuture::boxed(async move {
+                    persistence.durability().wait(ts).await?;
+                    Ok(ts)
+                })
+            }
+            (ordered, _) => StoreFuture::ready(ordered),
+        }
+    }
+
+    /// Validates the commit and applies it in memory (handing it to the persistence first),
+    /// under the commit lock; then lets go of what it holds. A commit that writes nothing
+    /// is not validated (it read one snapshot and changes nothing: it is serializable at
+    /// it), and names its snapshot, to be waited for if that is not durable yet.
+    fn order(&self, mut request: CommitRequest) -> Result<Timestamp, StoreError> {
+        let _held = std::mem::take(&mut request.held);
+        if request.writes.is_empty() {
+            return Ok(request.snapshot);
+        }
+        // One commit at a time. Validation needs only a read lock and handing over to the
+        // persistence none: readers wait for the state lock only while the commit is
+        // applied in memory.
         let _committing = self
             .commit_lock
             .lock()
@@ -364,13 +521,10 @@ impl MemoryStore {
                     }
                 }
             }
-            if request.writes.is_empty() {
-                return Ok(state.latest);
-            }
             state.latest + 1
         };
         if let Some(persistence) = &self.persistence {
-            persistence.persist(ts, &request.writes)?;
+            persistence.submit(ts, &request.writes)?;
         }
         // Only this commit can have moved `latest` since validation: we hold the commit lock.
         let mut state = self.state.write().unwrap_or_else(PoisonError::into_inner);
@@ -412,8 +566,12 @@ impl Storage for MemoryStore {
         MemoryStore::set_schema(self, schema)
     }
 
-    fn begin(&self, _writable: bool) -> Timestamp {
-        MemoryStore::begin(self)
+    fn begin(&self, writable: bool) -> Timestamp {
+        MemoryStore::begin(self, writable)
+    }
+
+    fn begin_exclusive(&self) -> StoreFuture<'_, Result<Exclusive, StoreError>> {
+        StoreFuture::boxed(async move { Ok(MemoryStore::begin_exclusive(self).await) })
     }
 
     fn release(&self, snapshot: Timestamp) {
@@ -451,6 +609,6 @@ impl Storage for MemoryStore {
     }
 
     fn commit(&self, request: CommitRequest) -> StoreFuture<'_, Result<Timestamp, StoreError>> {
-        StoreFuture::ready(MemoryStore::commit(self, request))
+        MemoryStore::commit(self, request)
     }
 }

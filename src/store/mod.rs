@@ -370,6 +370,56 @@ pub struct CommitRequest {
     pub reads: ReadSet,
     /// What it wrote, one entry per document.
     pub writes: Vec<Write>,
+    /// Whether the snapshot was opened by [`Storage::begin_exclusive`]: no other commit can
+    /// have come between, and the engine must not wait for its own exclusivity.
+    pub exclusive: bool,
+    /// What the transaction holds until its commit is *ordered*: validated and made
+    /// visible to new writable snapshots, or refused. The engine drops these then, before
+    /// it waits for the commit to become durable, so that the next transaction in line
+    /// (an exclusive one, or the next re-run of a contended mutation) starts at once.
+    pub held: Vec<Held>,
+}
+
+impl CommitRequest {
+    /// A request from an ordinary (not exclusive) snapshot that holds nothing.
+    pub fn new(snapshot: Timestamp, reads: ReadSet, writes: Vec<Write>) -> Self {
+        CommitRequest {
+            snapshot,
+            reads,
+            writes,
+            exclusive: false,
+            held: Vec::new(),
+        }
+    }
+}
+
+/// Something a transaction holds until its commit is ordered (see
+/// [`CommitRequest::held`]): a lock guard, the exclusivity of [`Storage::begin_exclusive`].
+/// Dropping it lets go of what it holds.
+pub struct Held(#[allow(dead_code)] Box<dyn Send + Sync>);
+
+impl Held {
+    /// Holds `value` until this is dropped.
+    pub fn new(value: impl Send + Sync + 'static) -> Self {
+        Held(Box::new(value))
+    }
+}
+
+impl std::fmt::Debug for Held {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Held")
+    }
+}
+
+/// A snapshot opened by [`Storage::begin_exclusive`]: its number, and the exclusivity
+/// itself, which ends when `hold` is dropped (the runtime passes it in
+/// [`CommitRequest::held`], so it ends once the commit is ordered).
+#[derive(Debug)]
+pub struct Exclusive {
+    /// The snapshot, as [`Storage::begin`] would return it.
+    pub snapshot: Timestamp,
+    /// While this lives, no other transaction commits.
+    pub hold: Held,
 }
 
 /// The future of a storage operation: already complete for the in-process engines (no
@@ -444,9 +494,25 @@ pub trait Storage: Send + Sync + 'static {
     /// Opens a snapshot at the latest commit and keeps it readable until
     /// [`Storage::release`] is called with the same number. `writable`: the transaction
     /// may commit writes (a mutation's), rather than only read (a query's).
+    ///
+    /// An engine with group commit may show a writable snapshot commits that are ordered
+    /// but not yet durable (its commit is then acknowledged only after theirs), and must
+    /// show a read-only snapshot durable commits only.
     fn begin(&self, writable: bool) -> Timestamp;
 
-    /// Releases a snapshot opened by [`Storage::begin`] (after its commit, or instead).
+    /// Opens a writable snapshot, like `begin(true)`, in which no other transaction can
+    /// commit: once the commits in progress are ordered, other commits wait until
+    /// [`Exclusive::hold`] is dropped, by this transaction's commit or instead of it. So its
+    /// own commit cannot conflict. The runtime runs a mutation this way after it conflicted
+    /// repeatedly (see the runtime's contention settings), so that it makes progress
+    /// however hot the documents it touches are.
+    ///
+    /// In-process engines hold back this process's commits; a store that several processes
+    /// share must hold back every process's (PostgreSQL takes its commit lock).
+    fn begin_exclusive(&self) -> StoreFuture<'_, Result<Exclusive, StoreError>>;
+
+    /// Releases a snapshot opened by [`Storage::begin`] or [`Storage::begin_exclusive`]
+    /// (after its commit, or instead).
     fn release(&self, snapshot: Timestamp);
 
     /// The document with this id as of `snapshot`.
@@ -491,7 +557,9 @@ pub trait Storage: Send + Sync + 'static {
 
     /// Validates the request's reads against every commit after its snapshot and, if none
     /// conflicts, applies its writes atomically as a new commit. Once this returns `Ok`,
-    /// the commit is durable (for durable engines).
+    /// the commit is durable (for durable engines). A request that writes nothing commits
+    /// nothing: the engine returns once its snapshot is durable. The request's
+    /// [`held`](CommitRequest::held) values are dropped once the commit is ordered.
     fn commit(&self, request: CommitRequest) -> StoreFuture<'_, Result<Timestamp, StoreError>>;
 
     /// For a store other processes share: an id for this process's scheduler, which no

@@ -10,9 +10,10 @@ use std::time::Duration;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::document_json::{self, decode_fields};
-use super::memory::Persistence;
+use super::memory::{Durability, Persistence};
 use super::{
-    CommitRequest, Document, MemoryStore, Order, Storage, StoreError, StoreFuture, Timestamp, Write,
+    CommitRequest, Document, Exclusive, MemoryStore, Order, Storage, StoreError, StoreFuture,
+    Timestamp, Write,
 };
 use crate::db::DocumentId;
 use crate::db::index::KeyRange;
@@ -35,19 +36,27 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(2);
 ///
 /// # Durability
 ///
-/// Each commit is written to SQLite in **one SQLite transaction** (its inserts, updates and
-/// deletes, and for a commit that deletes, the latest commit timestamp and the next
-/// document number) *before* it is applied in memory and acknowledged. The database runs in
-/// WAL mode with `synchronous=FULL`, so SQLite fsyncs the write-ahead log at every commit:
-/// once [`Storage::commit`] returns `Ok` (once a mutation returns), the commit is on disk
-/// and survives a crash of the process or of the machine. A commit cut short by a crash is
-/// never seen in part: SQLite's commit is atomic, so after a restart either all of its
-/// writes are there or none is. Commits are made one at a time (there is no group commit),
-/// so commit throughput is bounded by the disk's fsync rate.
+/// Commits are written to SQLite by a writer thread of the store's, in order, each inside
+/// one SQLite transaction that holds it whole (its inserts, updates and deletes, and for a
+/// batch that deletes, the latest commit timestamp and the next document number). The
+/// database runs in WAL mode with `synchronous=FULL`, so SQLite fsyncs the write-ahead log
+/// at every SQLite commit: once [`Storage::commit`] returns `Ok` (once a mutation returns),
+/// the commit is on disk and survives a crash of the process or of the machine. A commit
+/// cut short by a crash is never seen in part: SQLite's commit is atomic, so after a
+/// restart either all of its writes are there or none is.
 ///
-/// If writing a commit fails (disk full, I/O error), the commit is not applied and the store
-/// refuses every later commit (reads still work): whether that commit reached the disk is
-/// unknown, so the process should reopen the store, which reads back what is on disk.
+/// **Group commit.** Commits that arrive while the writer is busy go into its next SQLite
+/// transaction together, so they share one fsync: commit throughput is not bounded by the
+/// disk's fsync rate, only latency is. A validated commit is applied in memory before it is
+/// durable, and seen at once by mutations (so a chain of mutations on one document is not
+/// paced by the disk), but never by queries, which read at the latest durable commit, and
+/// never acknowledged before it is durable. A mutation that read it commits after it, and
+/// commits become durable in order.
+///
+/// If writing fails (disk full, I/O error), the commits not yet durable are not
+/// acknowledged (their callers get the error), no query ever sees them, and the store
+/// refuses every later commit (reads still work): whether they reached the disk is unknown,
+/// so the process should reopen the store, which reads back what is on disk.
 ///
 /// # Exclusive access
 ///
@@ -114,14 +123,14 @@ impl SqliteStore {
             .iter()
             .map(|(ts, _)| *ts)
             .fold(loaded.latest, Timestamp::max);
-        let persistence = SqlitePersistence {
-            writer: Mutex::new(Writer {
+        let persistence = SqlitePersistence::start(
+            Writer {
                 conn,
                 path: path.clone(),
                 next_number,
-                failed: None,
-            }),
-        };
+            },
+            latest,
+        )?;
         // `MemoryStore` counts numbers handed out; the next one is that count plus one.
         let memory = MemoryStore::restored(
             loaded.docs,
@@ -320,9 +329,93 @@ fn encode_fields(fields: &Object) -> rusqlite::Result<String> {
         .map_err(|e| rusqlite::Error::ToSqlConversionFailure(e.into()))
 }
 
-/// Writes commits to SQLite; called by the engine under its commit lock.
+/// Commits handed to the writer thread at most at once: one SQLite transaction, one fsync.
+const MAX_BATCH: usize = 1024;
+
+/// A commit waiting for the writer thread.
+type Queued = (Timestamp, Vec<Write>);
+
+/// Writes commits to SQLite on a thread of its own (group commit): whatever commits queue
+/// up while one batch is written go into the next batch, one SQLite transaction and one
+/// fsync for all of them. See [`Persistence`] for when a commit becomes visible and when it
+/// is acknowledged.
 struct SqlitePersistence {
-    writer: Mutex<Writer>,
+    queue: Mutex<Option<std::sync::mpsc::Sender<Queued>>>,
+    durability: Arc<Durability>,
+    writer: Mutex<Option<std::thread::JoinHandle<()>>>,
+    path: PathBuf,
+}
+
+impl SqlitePersistence {
+    /// Starts the writer thread, which owns the connection from now on.
+    fn start(writer: Writer, durable: Timestamp) -> Result<Self, StoreError> {
+        let path = writer.path.clone();
+        let durability = Arc::new(Durability::new(durable));
+        let (queue, commits) = std::sync::mpsc::channel();
+        let published = durability.clone();
+        let thread = std::thread::Builder::new()
+            .name("convoke-sqlite-writer".to_owned())
+            .spawn(move || writer.run(commits, &published))
+            .map_err(|e| {
+                StoreError::Engine(format!(
+                    "SQLite database {}: cannot start the writer thread: {e}",
+                    path.display()
+                ))
+            })?;
+        Ok(SqlitePersistence {
+            queue: Mutex::new(Some(queue)),
+            durability,
+            writer: Mutex::new(Some(thread)),
+            path,
+        })
+    }
+}
+
+impl Drop for SqlitePersistence {
+    /// Lets the writer finish what is queued, and waits for it: once the store is dropped,
+    /// the database is closed (and can be opened again).
+    fn drop(&mut self) {
+        self.queue
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(thread) = self
+            .writer
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+        {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Persistence for SqlitePersistence {
+    fn submit(&self, ts: Timestamp, writes: &[Write]) -> Result<(), StoreError> {
+        if let Some(error) = self.durability.failure() {
+            return Err(StoreError::Engine(format!(
+                "SQLite database {}: refusing to commit, because an earlier commit failed to \
+                 be written ({error}); reopen the store",
+                self.path.display()
+            )));
+        }
+        let queue = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
+        let sent = queue
+            .as_ref()
+            .is_some_and(|queue| queue.send((ts, writes.to_vec())).is_ok());
+        if sent {
+            Ok(())
+        } else {
+            Err(StoreError::Engine(format!(
+                "SQLite database {}: the writer thread has stopped",
+                self.path.display()
+            )))
+        }
+    }
+
+    fn durability(&self) -> &Durability {
+        &self.durability
+    }
 }
 
 struct Writer {
@@ -330,33 +423,36 @@ struct Writer {
     path: PathBuf,
     /// The smallest document number no commit has used.
     next_number: u64,
-    /// Set when a commit failed to persist: its fate on disk is unknown.
-    failed: Option<String>,
 }
 
-impl Persistence for SqlitePersistence {
-    fn persist(&self, ts: Timestamp, writes: &[Write]) -> Result<(), StoreError> {
-        let mut writer = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(reason) = &writer.failed {
-            return Err(StoreError::Engine(format!(
-                "SQLite database {}: refusing to commit, because an earlier commit failed to \
-                 be written ({reason}); reopen the store",
-                writer.path.display()
-            )));
-        }
-        let next_number = writes
-            .iter()
-            .map(|(id, _)| id.number().saturating_add(1))
-            .fold(writer.next_number, u64::max);
-        match write_commit(&mut writer.conn, ts, next_number, writes) {
-            Ok(()) => {
-                writer.next_number = next_number;
-                Ok(())
+impl Writer {
+    /// Writes batches until the store is dropped; after a failed write, fails every commit
+    /// still queued (their fate is tied to the failed one's).
+    fn run(mut self, commits: std::sync::mpsc::Receiver<Queued>, durability: &Durability) {
+        while let Ok(first) = commits.recv() {
+            let mut batch = vec![first];
+            while batch.len() < MAX_BATCH {
+                match commits.try_recv() {
+                    Ok(commit) => batch.push(commit),
+                    Err(_) => break,
+                }
             }
-            Err(e) => {
-                let error = engine_error(&writer.path, "cannot write a commit", e);
-                writer.failed = Some(error.to_string());
-                Err(error)
+            if durability.failure().is_some() {
+                continue;
+            }
+            let next_number = batch
+                .iter()
+                .flat_map(|(_, writes)| writes)
+                .map(|(id, _)| id.number().saturating_add(1))
+                .fold(self.next_number, u64::max);
+            match write_batch(&mut self.conn, &batch, next_number) {
+                Ok(()) => {
+                    self.next_number = next_number;
+                    if let Some((ts, _)) = batch.last() {
+                        durability.advance(*ts);
+                    }
+                }
+                Err(e) => durability.fail(engine_error(&self.path, "cannot write a commit", e)),
             }
         }
     }
@@ -371,53 +467,52 @@ const UPSERT: &str = "INSERT INTO documents (tbl, number, ts, creation_time, fie
 const DELETE: &str = "DELETE FROM documents WHERE tbl = ?1 AND number = ?2";
 const UPDATE_META: &str = "UPDATE meta SET latest_ts = ?1, next_number = ?2 WHERE id = 0";
 
-/// One SQLite transaction: every write of the commit, then, if it deletes a document, the
-/// meta row.
+/// One SQLite transaction for a batch of commits, in order: every write of each, then, if
+/// one of them deletes a document, the meta row.
 ///
 /// At open, the latest commit timestamp is the larger of the meta row's and the newest
 /// stored version's, and the next document number the larger of the meta row's and the
 /// highest stored number plus one. A commit that only inserts and updates leaves a row
 /// carrying its timestamp and every number it used, so the documents table already tells
-/// both; only a delete removes that evidence, so only a commit with a delete must update the
-/// meta row. Most commits thereby write one page and run one statement fewer.
-fn write_commit(
-    conn: &mut Connection,
-    ts: Timestamp,
-    next_number: u64,
-    writes: &[Write],
-) -> rusqlite::Result<()> {
+/// both; only a delete removes that evidence, so only a batch with a delete must update the
+/// meta row. Most batches thereby run one statement fewer.
+fn write_batch(conn: &mut Connection, batch: &[Queued], next_number: u64) -> rusqlite::Result<()> {
     let tx = conn.transaction()?;
     {
         let mut upsert = None;
         let mut delete = None;
-        for (id, doc) in writes {
-            let number = to_sql(id.number());
-            match doc {
-                Some(doc) => {
-                    let stmt = match &mut upsert {
-                        Some(stmt) => stmt,
-                        None => upsert.insert(tx.prepare_cached(UPSERT)?),
-                    };
-                    stmt.execute(params![
-                        id.table(),
-                        number,
-                        to_sql(ts),
-                        doc.creation_time,
-                        encode_fields(&doc.fields)?,
-                    ])?;
-                }
-                None => {
-                    let stmt = match &mut delete {
-                        Some(stmt) => stmt,
-                        None => delete.insert(tx.prepare_cached(DELETE)?),
-                    };
-                    stmt.execute(params![id.table(), number])?;
+        for (ts, writes) in batch {
+            for (id, doc) in writes {
+                let number = to_sql(id.number());
+                match doc {
+                    Some(doc) => {
+                        let stmt = match &mut upsert {
+                            Some(stmt) => stmt,
+                            None => upsert.insert(tx.prepare_cached(UPSERT)?),
+                        };
+                        stmt.execute(params![
+                            id.table(),
+                            number,
+                            to_sql(*ts),
+                            doc.creation_time,
+                            encode_fields(&doc.fields)?,
+                        ])?;
+                    }
+                    None => {
+                        let stmt = match &mut delete {
+                            Some(stmt) => stmt,
+                            None => delete.insert(tx.prepare_cached(DELETE)?),
+                        };
+                        stmt.execute(params![id.table(), number])?;
+                    }
                 }
             }
         }
-        if delete.is_some() {
+        if delete.is_some()
+            && let Some((ts, _)) = batch.last()
+        {
             tx.prepare_cached(UPDATE_META)?
-                .execute(params![to_sql(ts), to_sql(next_number)])?;
+                .execute(params![to_sql(*ts), to_sql(next_number)])?;
         }
     }
     tx.commit()
@@ -428,8 +523,12 @@ impl Storage for SqliteStore {
         self.memory.set_schema(schema)
     }
 
-    fn begin(&self, _writable: bool) -> Timestamp {
-        self.memory.begin()
+    fn begin(&self, writable: bool) -> Timestamp {
+        self.memory.begin(writable)
+    }
+
+    fn begin_exclusive(&self) -> StoreFuture<'_, Result<Exclusive, StoreError>> {
+        StoreFuture::boxed(async move { Ok(self.memory.begin_exclusive().await) })
     }
 
     fn release(&self, snapshot: Timestamp) {
@@ -468,7 +567,7 @@ impl Storage for SqliteStore {
     }
 
     fn commit(&self, request: CommitRequest) -> StoreFuture<'_, Result<Timestamp, StoreError>> {
-        StoreFuture::ready(self.memory.commit(request))
+        self.memory.commit(request)
     }
 }
 
@@ -494,12 +593,15 @@ mod tests {
     }
 
     fn commit(store: &SqliteStore, writes: Vec<Write>) -> Result<Timestamp, StoreError> {
-        let snapshot = store.memory.begin();
-        let result = store.memory.commit(CommitRequest {
+        let snapshot = store.memory.begin(true);
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .map_err(|e| StoreError::Engine(e.to_string()))?;
+        let result = runtime.block_on(store.memory.commit(CommitRequest::new(
             snapshot,
-            reads: ReadSet::default(),
+            ReadSet::default(),
             writes,
-        });
+        )));
         store.memory.release(snapshot);
         result
     }
@@ -523,7 +625,7 @@ mod tests {
             id
         };
         let store = SqliteStore::open(&dir).unwrap();
-        let snapshot = store.memory.begin();
+        let snapshot = store.memory.begin(false);
         let back = store.memory.get(snapshot, &id).unwrap().unwrap();
         assert_eq!(back.creation_time, 1.5);
         assert_eq!(back.fields.len(), fields.len());
@@ -560,7 +662,7 @@ mod tests {
         }
         {
             let store = SqliteStore::open(&dir).unwrap();
-            let snapshot = store.memory.begin();
+            let snapshot = store.memory.begin(false);
             assert_eq!(snapshot, 3);
             assert!(store.memory.get(snapshot, &a).unwrap().is_some());
             assert!(
@@ -583,7 +685,7 @@ mod tests {
             );
         }
         let store = SqliteStore::open(&dir).unwrap();
-        let snapshot = store.memory.begin();
+        let snapshot = store.memory.begin(false);
         assert_eq!(
             snapshot, 5,
             "the latest commit timestamp comes from the documents"

@@ -11,7 +11,8 @@ use convoke::db::DocumentId;
 use convoke::db::index::KeyRange;
 use convoke::db::schema::Schema;
 use convoke::store::{
-    CommitRequest, Document, MemoryStore, Order, Storage, StoreError, StoreFuture, Timestamp,
+    CommitRequest, Document, Exclusive, MemoryStore, Order, Storage, StoreError, StoreFuture,
+    Timestamp,
 };
 
 /// The next `get` fails with a conflict on the document's table.
@@ -80,6 +81,10 @@ impl Storage for FaultyStore {
 
     fn begin(&self, writable: bool) -> Timestamp {
         Storage::begin(&self.inner, writable)
+    }
+
+    fn begin_exclusive(&self) -> StoreFuture<'_, Result<Exclusive, StoreError>> {
+        Storage::begin_exclusive(&self.inner)
     }
 
     fn release(&self, snapshot: Timestamp) {

@@ -52,7 +52,10 @@ use tokio_postgres::types::ToSql;
 
 use self::connect::Connector;
 use super::document_json;
-use super::{CommitRequest, Document, Order, ReadSet, Storage, StoreError, StoreFuture, Timestamp};
+use super::{
+    CommitRequest, Document, Exclusive, Held, Order, ReadSet, Storage, StoreError, StoreFuture,
+    Timestamp,
+};
 use crate::db::DocumentId;
 use crate::db::index::{BY_ID, KeyPart, KeyRange};
 use crate::db::schema::Schema;
@@ -185,31 +188,40 @@ struct QueuedCommit {
 impl QueuedCommit {
     /// The arguments of `apply_commit`.
     fn params(&self) -> [&(dyn ToSql + Sync); 21] {
-        let (r, w) = (&self.reads, &self.rows);
-        [
-            &self.snapshot,
-            &r.tables,
-            &r.indexes,
-            &r.lows,
-            &r.highs,
-            &w.written_tables,
-            &w.written_numbers,
-            &w.deleted_tables,
-            &w.deleted_numbers,
-            &w.updated.tables,
-            &w.updated.numbers,
-            &w.updated.creation_times,
-            &w.updated.fields,
-            &w.inserted.tables,
-            &w.inserted.numbers,
-            &w.inserted.creation_times,
-            &w.inserted.fields,
-            &w.entry_tables,
-            &w.entry_indexes,
-            &w.entry_keys,
-            &w.entry_numbers,
-        ]
+        apply_params(&self.snapshot, &self.reads, &self.rows)
     }
+}
+
+/// The arguments of `apply_commit` for a commit whose snapshot showed the commits up to
+/// `snapshot`.
+fn apply_params<'a>(
+    snapshot: &'a i64,
+    r: &'a ReadRanges,
+    w: &'a WriteRows,
+) -> [&'a (dyn ToSql + Sync); 21] {
+    [
+        snapshot,
+        &r.tables,
+        &r.indexes,
+        &r.lows,
+        &r.highs,
+        &w.written_tables,
+        &w.written_numbers,
+        &w.deleted_tables,
+        &w.deleted_numbers,
+        &w.updated.tables,
+        &w.updated.numbers,
+        &w.updated.creation_times,
+        &w.updated.fields,
+        &w.inserted.tables,
+        &w.inserted.numbers,
+        &w.inserted.creation_times,
+        &w.inserted.fields,
+        &w.entry_tables,
+        &w.entry_indexes,
+        &w.entry_keys,
+        &w.entry_numbers,
+    ]
 }
 
 /// Where in a batch a statement failed.
@@ -469,6 +481,9 @@ enum Begun {
 /// One convoke transaction's PostgreSQL side.
 struct OpenTransaction {
     writable: bool,
+    /// Begun with [`Storage::begin_exclusive`]: it holds the commit lock from its first
+    /// statement and commits on its own connection.
+    exclusive: bool,
     /// Taken from the pool at the first statement; `BEGIN` has been sent on it.
     connection: Option<Object>,
     /// The latest commit the snapshot shows (read with the snapshot's first statement);
@@ -812,6 +827,17 @@ impl PostgresStore {
         if let Some(failed) = &tx.failed {
             return Err(failed.clone());
         }
+        // Nothing to write: nothing to check (the snapshot was consistent) or to wait for
+        // (PostgreSQL shows committed, durable data only).
+        if request.writes.is_empty() {
+            if let Some(connection) = tx.connection.take() {
+                end_snapshot(connection);
+            }
+            return Ok(request.snapshot);
+        }
+        if tx.exclusive {
+            return self.commit_exclusive(&mut tx, &request).await;
+        }
         let table = request
             .writes
             .first()
@@ -846,6 +872,105 @@ impl PostgresStore {
         result
             .map(|()| request.snapshot)
             .map_err(|e| Self::failed(&mut tx, e))
+    }
+
+    /// Opens a transaction that holds the commit lock (see [`Storage::begin_exclusive`]):
+    /// it waits for the batch being committed, by this or any process, and then no other
+    /// commit is made until it ends.
+    async fn open_exclusive(&self) -> Result<Exclusive, StoreError> {
+        let connection = self.pool.get().await.map_err(|e| pool_error(&e))?;
+        let messages = match connection.simple_query(&self.sql.begin_exclusive).await {
+            Ok(messages) => messages,
+            Err(e) => {
+                let error = classify(&e, "", Phase::Begin);
+                drop(Object::take(connection));
+                return Err(error);
+            }
+        };
+        let commit = messages.iter().rev().find_map(|m| match m {
+            tokio_postgres::SimpleQueryMessage::Row(row) => {
+                row.get(0).and_then(|v| v.parse::<i64>().ok())
+            }
+            _ => None,
+        });
+        let Some(commit) = commit else {
+            end_snapshot(connection);
+            return Err(StoreError::Engine(format!(
+                "schema '{}' has no commit number: was it created by convoke?",
+                self.config.schema
+            )));
+        };
+        let handle = self.next_handle.fetch_add(1, AtomicOrdering::Relaxed);
+        let tx = OpenTransaction {
+            writable: true,
+            exclusive: true,
+            connection: Some(connection),
+            snapshot_commit: Some(commit),
+            failed: None,
+            allocated: HashSet::new(),
+        };
+        self.open
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(handle, Arc::new(tokio::sync::Mutex::new(tx)));
+        // The lock is the transaction's: it ends with its COMMIT or ROLLBACK.
+        Ok(Exclusive {
+            snapshot: handle,
+            hold: Held::new(()),
+        })
+    }
+
+    /// Commits an exclusive transaction on its own connection, which holds the commit
+    /// lock: `apply_commit` (whose check finds nothing, as no commit came between) and
+    /// `COMMIT`, pipelined.
+    async fn commit_exclusive(
+        &self,
+        tx: &mut OpenTransaction,
+        request: &CommitRequest,
+    ) -> Result<Timestamp, StoreError> {
+        let table = request
+            .writes
+            .first()
+            .map(|(id, _)| id.table().to_owned())
+            .unwrap_or_default();
+        let rows = WriteRows::new(request, &self.schema(), &tx.allocated)?;
+        let reads = ReadRanges::new(&request.reads);
+        let snapshot = tx.snapshot_commit.unwrap_or(0);
+        let Some(connection) = tx.connection.take() else {
+            return Err(Self::failed(
+                tx,
+                StoreError::Engine("an exclusive transaction without its connection".to_owned()),
+            ));
+        };
+        // Prepared first: `COMMIT` must go out after `apply_commit`, and a statement is sent
+        // when its future is first polled (`join` polls in order).
+        let outcome = async {
+            let statement = connection
+                .prepare_cached(&self.sql.apply_commit)
+                .await
+                .map_err(|e| classify(&e, &table, Phase::Begin))?;
+            let params = apply_params(&snapshot, &reads, &rows);
+            let (applied, committed) = futures::future::join(
+                connection.query_one(&statement, &params),
+                connection.batch_execute("COMMIT"),
+            )
+            .await;
+            let conflict = applied
+                .and_then(|row| committed.map(|()| row.get::<_, Option<String>>(0)))
+                .map_err(|e| classify(&e, &table, Phase::Commit))?;
+            match conflict {
+                None => Ok(request.snapshot),
+                // Refused (it cannot be, as it held the lock): the COMMIT wrote nothing.
+                Some(hit) => Err(StoreError::Conflict {
+                    table: if hit.is_empty() { table.clone() } else { hit },
+                }),
+            }
+        }
+        .await;
+        if connection.is_closed() || outcome.is_err() {
+            drop(Object::take(connection));
+        }
+        outcome.map_err(|e| Self::failed(tx, e))
     }
 
     /// Hands a commit to this process's committer task, starting it if needed.
@@ -1197,6 +1322,7 @@ struct Statements {
     runner_alive: String,
     begin_snapshot: String,
     begin_read_only_snapshot: String,
+    begin_exclusive: String,
     commit_lock: String,
     apply_commit: String,
     prune_log: String,
@@ -1255,6 +1381,15 @@ impl Statements {
             ),
             begin_read_only_snapshot: format!(
                 "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SELECT value FROM {s}.meta WHERE key = 'commit_seq'"
+            ),
+            // The commit lock first (as `commit_lock` takes it), then the latest commit
+            // number: in READ COMMITTED every later statement sees every commit up to it,
+            // and no other commit can be made until this transaction ends.
+            begin_exclusive: format!(
+                "BEGIN ISOLATION LEVEL READ COMMITTED; \
+                 SELECT pg_advisory_xact_lock(hashtext('convoke'), hashtext('{schema}'))::text, \
+                 set_config('convoke.commit_lock', '{schema}', true); \
+                 SELECT value FROM {s}.meta WHERE key = 'commit_seq'"
             ),
             // Also marks the transaction as holding the lock, for `apply_commit`'s check.
             commit_lock: "SELECT pg_advisory_xact_lock(hashtext('convoke'), hashtext($1)), \
@@ -1579,6 +1714,7 @@ impl Storage for PostgresStore {
         let handle = self.next_handle.fetch_add(1, AtomicOrdering::Relaxed);
         let tx = OpenTransaction {
             writable,
+            exclusive: false,
             connection: None,
             snapshot_commit: None,
             failed: None,
@@ -1589,6 +1725,10 @@ impl Storage for PostgresStore {
             .unwrap_or_else(PoisonError::into_inner)
             .insert(handle, Arc::new(tokio::sync::Mutex::new(tx)));
         handle
+    }
+
+    fn begin_exclusive(&self) -> StoreFuture<'_, Result<Exclusive, StoreError>> {
+        StoreFuture::boxed(self.open_exclusive())
     }
 
     fn release(&self, snapshot: Timestamp) {
