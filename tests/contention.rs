@@ -600,15 +600,71 @@ async fn a_wait_past_max_wait_is_an_overload_error() -> Result<()> {
     Ok(())
 }
 
-/// HTTP: an overloaded mutation is a 503 with `Retry-After`, not a 560 "Server Error".
-#[test]
-fn overload_is_503_with_retry_after_over_http() {
-    let error = Error::Overloaded {
-        path: "procs:increment".to_owned(),
-        reason: "test".to_owned(),
-    };
-    assert!(error.is_overloaded());
-    assert!(!error.is_conflict());
+/// HTTP: an overloaded mutation is a 503 with `Retry-After` and a JSON body, not a 560
+/// "Server Error".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn overload_is_503_with_retry_after_over_http() -> Result<()> {
+    let rt = Runtime::builder()
+        .contention(Contention {
+            max_waiting: 0,
+            ..Contention::default()
+        })
+        .build()?;
+    let id = rt.mutation(procs::new_counter, ()).await?;
+    let server = convoke::http::Server::builder(rt.clone())
+        .build()
+        .await
+        .expect("server")
+        .spawn("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let client = reqwest::Client::new();
+    let url = format!("{}/api/mutation", server.url());
+    let body = serde_json::json!({
+        "path": "procs:increment_yielding",
+        "args": id.to_string(),
+        "format": "json",
+    });
+    let requests: Vec<_> = (0..50)
+        .map(|_| {
+            let request = client
+                .post(&url)
+                .header("content-type", "application/json")
+                .body(body.to_string());
+            tokio::spawn(async move { request.send().await })
+        })
+        .collect();
+    let (mut ok, mut overloaded) = (0, 0);
+    for request in requests {
+        let response = request.await.expect("task").expect("response");
+        match response.status().as_u16() {
+            200 => ok += 1,
+            503 => {
+                assert_eq!(
+                    response
+                        .headers()
+                        .get("retry-after")
+                        .and_then(|v| v.to_str().ok()),
+                    Some("1")
+                );
+                let text = response.text().await.expect("body");
+                let reply: serde_json::Value = serde_json::from_str(&text).expect("JSON body");
+                assert_eq!(reply["code"], "Overloaded", "{reply}");
+                assert_eq!(reply["status"], "error", "{reply}");
+                overloaded += 1;
+            }
+            other => panic!(
+                "status {other}: {}",
+                response.text().await.unwrap_or_default()
+            ),
+        }
+    }
+    assert!(
+        overloaded > 0,
+        "50 interleaving increments never conflicted"
+    );
+    assert_eq!(rt.query(procs::counter, id).await?, ok);
+    Ok(())
 }
 
 // ---------------------------------------------------------------------------------------

@@ -46,6 +46,22 @@ pub struct LogEntry {
     pub n: i64,
 }
 
+/// One writer lane of the concurrent crash test: its counter.
+#[derive(Debug, Clone, Serialize, Deserialize, Table)]
+#[table(name = "lanes", index(by_lane = ["lane"]))]
+pub struct Lane {
+    pub lane: i64,
+    pub n: i64,
+}
+
+/// One commit of a lane in the concurrent crash test.
+#[derive(Debug, Clone, Serialize, Deserialize, Table)]
+#[table(name = "lane_log", index(by_lane_n = ["lane", "n"]))]
+pub struct LaneEntry {
+    pub lane: i64,
+    pub n: i64,
+}
+
 mod crash {
     use super::*;
     use convoke::{Error, MutationCtx, QueryCtx, procedure};
@@ -90,6 +106,101 @@ mod crash {
         db.insert(&LogEntry { n }).await?;
         Ok(())
     }
+
+    /// Sets lane `lane`'s counter from n - 1 to n and appends its entry n, in one commit.
+    #[procedure(mutation)]
+    pub async fn lane_step(ctx: &MutationCtx<'_>, (lane, n): (i64, i64)) -> Result<()> {
+        let db = ctx.db();
+        let current = db
+            .query::<Lane>()
+            .with_index("by_lane", |r| r.eq("lane", lane))
+            .first()
+            .await?;
+        match current {
+            Some(c) if c.n == n - 1 => db.replace(c.id(), &Lane { lane, n }).await?,
+            None if n == 1 => {
+                db.insert(&Lane { lane, n }).await?;
+            }
+            other => {
+                return Err(Error::user(format!(
+                    "lane {lane} step {n}: the counter is {:?}",
+                    other.map(|c| c.n)
+                )));
+            }
+        }
+        db.insert(&LaneEntry { lane, n }).await?;
+        Ok(())
+    }
+
+    /// Each lane's counter and entries, in order.
+    #[procedure(query)]
+    pub async fn lanes(ctx: &QueryCtx<'_>, count: i64) -> Result<Vec<(i64, Vec<i64>)>> {
+        let mut out = Vec::new();
+        for lane in 0..count {
+            let counter = ctx
+                .db()
+                .query::<Lane>()
+                .with_index("by_lane", |r| r.eq("lane", lane))
+                .first()
+                .await?
+                .map_or(0, |c| c.n);
+            let entries = ctx
+                .db()
+                .query::<LaneEntry>()
+                .with_index("by_lane_n", |r| r.eq("lane", lane))
+                .collect()
+                .await?;
+            out.push((counter, entries.iter().map(|e| e.n).collect()));
+        }
+        Ok(out)
+    }
+}
+
+/// Lanes (concurrent committers) of the concurrent crash test.
+const LANES: i64 = 16;
+
+/// The concurrent child: `LANES` tasks commit at once (their commits share fsyncs), each
+/// printing `ack <lane> <n>`. Does nothing unless started by
+/// `crash_recovery_with_concurrent_committers`.
+#[test]
+#[ignore = "run by crash_recovery_with_concurrent_committers as a child process"]
+fn crash_group_writer() {
+    use std::io::Write as _;
+    let Some(dir) = std::env::var_os(DIR_VAR) else {
+        return;
+    };
+    let rt = Runtime::open(&dir).expect("open the store");
+    let tokio = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio");
+    tokio.block_on(async {
+        let lanes = rt.query(crash::lanes, LANES).await.expect("read the lanes");
+        println!("\nready 0");
+        let tasks: Vec<_> = lanes
+            .into_iter()
+            .enumerate()
+            .map(|(lane, (mut n, _))| {
+                let rt = rt.clone();
+                tokio::spawn(async move {
+                    let deadline = Instant::now() + Duration::from_secs(30);
+                    while Instant::now() < deadline {
+                        n += 1;
+                        rt.mutation(crash::lane_step, (lane as i64, n))
+                            .await
+                            .expect("step");
+                        let mut out = std::io::stdout().lock();
+                        writeln!(out, "\nack {lane} {n}").expect("stdout");
+                        out.flush().expect("stdout");
+                    }
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await.expect("lane task");
+        }
+    });
 }
 
 /// The child: writes until killed. Does nothing unless started by `crash_recovery`.
@@ -147,39 +258,28 @@ impl Drop for TempDir {
     }
 }
 
-/// What the child printed before it died.
-enum Line {
-    Ready(i64),
-    Ack(i64),
-}
-
 struct Round {
     ready: i64,
     acks: Vec<i64>,
 }
 
-/// Starts a writer, kills it `delay` after it is ready, and returns what it acknowledged.
-fn run_writer(dir: &Path, delay: Duration) -> Round {
-    let mut child = spawn_test_child("crash_writer", DIR_VAR, dir);
+/// Starts the writer `test`, kills it `delay` after it printed `ready ..`, and returns
+/// the words of every line it printed (without the harness's own words).
+fn run_child(test: &str, dir: &Path, delay: Duration) -> Vec<Vec<String>> {
+    let mut child = spawn_test_child(test, DIR_VAR, dir);
     let stdout = child.stdout.take().expect("stdout");
     let mut stderr = child.stderr.take().expect("stderr");
     let (tx, rx) = mpsc::channel();
     let reader = std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines() {
             let Ok(line) = line else { break };
-            // The harness prints `test crash_writer ... ` before the first line without a
-            // line break: read the last two words of each line.
-            let mut words = line.split_whitespace().rev();
-            let (n, word) = (words.next(), words.next());
-            let n = n.and_then(|n| n.parse().ok());
-            let parsed = match (word, n) {
-                (Some("ack"), Some(n)) => Some(Line::Ack(n)),
-                (Some("ready"), Some(n)) => Some(Line::Ready(n)),
-                _ => None, // the harness's own output
+            // The harness prints `test <name> ... ` before the first line without a line
+            // break: keep what follows the last `ready` or `ack`.
+            let words: Vec<String> = line.split_whitespace().map(str::to_owned).collect();
+            let Some(at) = words.iter().rposition(|w| w == "ready" || w == "ack") else {
+                continue;
             };
-            if let Some(parsed) = parsed
-                && tx.send(parsed).is_err()
-            {
+            if tx.send(words[at..].to_vec()).is_err() {
                 break;
             }
         }
@@ -189,18 +289,15 @@ fn run_writer(dir: &Path, delay: Duration) -> Round {
         let _ = stderr.read_to_string(&mut text);
         text
     });
-
-    let ready = match rx.recv_timeout(Duration::from_secs(20)) {
-        Ok(Line::Ready(n)) => n,
-        _ => {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!(
-                "the writer did not start; its stderr:\n{}",
-                errors.join().unwrap_or_default()
-            );
-        }
-    };
+    let first = rx.recv_timeout(Duration::from_secs(20));
+    if !first.as_ref().is_ok_and(|words| words[0] == "ready") {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!(
+            "the writer did not start; its stderr:\n{}",
+            errors.join().unwrap_or_default()
+        );
+    }
     std::thread::sleep(delay);
     // SIGKILL on Unix: no destructor, no flush, no SQLite close.
     let killed = child.kill();
@@ -220,12 +317,19 @@ fn run_writer(dir: &Path, delay: Duration) -> Round {
             "the writer died of something else than SIGKILL ({status}); its stderr:\n{stderr}"
         );
     }
-    let acks = rx
-        .try_iter()
-        .filter_map(|line| match line {
-            Line::Ack(n) => Some(n),
-            Line::Ready(_) => None,
-        })
+    first.into_iter().chain(rx.try_iter()).collect()
+}
+
+/// Starts a writer, kills it `delay` after it is ready, and returns what it acknowledged.
+fn run_writer(dir: &Path, delay: Duration) -> Round {
+    let lines = run_child("crash_writer", dir, delay);
+    let number = |words: &[String]| words.get(1).and_then(|n| n.parse().ok());
+    let ready = lines.first().and_then(|w| number(w)).expect("ready n");
+    let acks = lines
+        .iter()
+        .skip(1)
+        .filter(|words| words[0] == "ack")
+        .filter_map(|words| number(words))
         .collect();
     Round { ready, acks }
 }
@@ -319,4 +423,69 @@ fn crash_recovery() {
         total_acks > 0,
         "no commit was acknowledged in {rounds} rounds"
     );
+}
+
+#[test]
+fn crash_recovery_with_concurrent_committers() {
+    let seed = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(1);
+    let mut rng = Rng(std::env::var(SEED_VAR)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(seed));
+    let dir = TempDir(
+        std::env::temp_dir().join(format!("convoke-crash-group-{}-{seed}", std::process::id())),
+    );
+    let started = Instant::now();
+    let mut committed = vec![0i64; LANES as usize];
+    let mut total_acks = 0;
+    let mut rounds = 0;
+    while rounds < 8 && started.elapsed() < Duration::from_secs(25) {
+        rounds += 1;
+        let delay = Duration::from_millis(rng.between(20, 300));
+        let mut acks: Vec<Vec<i64>> = vec![Vec::new(); LANES as usize];
+        for words in run_child("crash_group_writer", &dir.0, delay) {
+            if words[0] != "ack" {
+                continue;
+            }
+            let lane: usize = words[1].parse().expect("lane");
+            acks[lane].push(words[2].parse().expect("n"));
+        }
+        let rt = Runtime::open(&dir.0).expect("reopen the store after the crash");
+        let tokio = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("tokio");
+        let lanes = tokio
+            .block_on(rt.query(crash::lanes, LANES))
+            .expect("read the lanes");
+        drop(rt);
+        for (lane, ((m, entries), acked)) in lanes.into_iter().zip(&acks).enumerate() {
+            assert_eq!(
+                entries,
+                (1..=m).collect::<Vec<_>>(),
+                "round {rounds}, lane {lane}: a commit was torn or one is missing"
+            );
+            let expected: Vec<i64> = (committed[lane] + 1..).take(acked.len()).collect();
+            assert_eq!(
+                acked, &expected,
+                "round {rounds}, lane {lane}: acks out of order"
+            );
+            let last = acked.last().copied().unwrap_or(committed[lane]);
+            // Every acknowledged commit survived; at most the one in flight more.
+            assert!(
+                last <= m && m <= last + 1,
+                "round {rounds}, lane {lane}: acknowledged up to {last}, the store holds {m}"
+            );
+            committed[lane] = m;
+            total_acks += acked.len();
+        }
+        println!(
+            "round {rounds}: killed after {} ms, {total_acks} acknowledged so far",
+            delay.as_millis()
+        );
+    }
+    assert!(total_acks > 0, "no commit was acknowledged");
 }
