@@ -645,6 +645,14 @@ impl Runtime {
             });
         }
         let path = (entry.path)();
+        // The one check of Convex's value rules, at every depth, for every by-name call
+        // (`run`, `run_value`, HTTP). Scheduled arguments pass it as part of their job.
+        value::check_value(&args, value::MAX_ARGUMENTS_SIZE).map_err(|e| {
+            Error::InvalidArguments {
+                path: path.to_owned(),
+                reason: e.to_string(),
+            }
+        })?;
         let identity = self.identity.clone();
         match entry.invoke {
             ErasedInvoke::Query(run) => {
