@@ -452,6 +452,52 @@ fn a_swallowed_scheduling_limit_error_still_dooms_the_transaction() {
     }
 }
 
+/// Scheduled arguments are stored in a job document, so they pass the same gate: a `$x`
+/// map key in them is refused with its path, and no job is written.
+#[test]
+fn scheduled_arguments_pass_the_same_check() {
+    mod jobs {
+        use super::*;
+        use convoke::scheduler::ScheduledFunction;
+        use convoke::{MutationCtx, QueryCtx, Result, procedure};
+        convoke::module!(jobs);
+
+        #[procedure(mutation)]
+        pub async fn take(_ctx: &MutationCtx<'_>, _tags: BTreeMap<String, i64>) -> Result<()> {
+            Ok(())
+        }
+
+        /// Schedules `take` with these tags.
+        #[procedure(mutation)]
+        pub async fn plan(ctx: &MutationCtx<'_>, tags: BTreeMap<String, i64>) -> Result<()> {
+            create_jobs_caller(ctx).schedule().now().take(tags).await?;
+            Ok(())
+        }
+
+        #[procedure(query)]
+        pub async fn count(ctx: &QueryCtx<'_>) -> Result<usize> {
+            Ok(ctx.db().query::<ScheduledFunction>().collect().await?.len())
+        }
+    }
+    for engine in Engine::all("scheduled_arguments_pass_the_same_check") {
+        block_on(async {
+            let rt = engine.runtime();
+            let tags = |k: &str| BTreeMap::from([(k.to_owned(), 1)]);
+            rt.mutation(jobs::plan, tags("ok"))
+                .await
+                .expect("valid arguments");
+            let err = rt
+                .mutation(jobs::plan, tags("$x"))
+                .await
+                .expect_err("a `$x` key");
+            let v = value_error(&err).unwrap_or_else(|| panic!("a value error: {err}"));
+            assert!(v.is_invalid_field_name(), "{err}");
+            assert_eq!(v.path(), Some("args.$x"), "{}", engine.name());
+            assert_eq!(rt.query(jobs::count, ()).await.expect("read"), 1);
+        });
+    }
+}
+
 /// Writes a SQLite data directory with two documents, then changes one's stored fields
 /// behind the store's back.
 fn corrupt_sqlite(engine: &Engine, fields: &str) -> (Id<Thing>, Id<Thing>) {
