@@ -145,7 +145,17 @@ fn leaf() -> impl Strategy<Value = Value> {
         any::<bool>().prop_map(Value::Boolean),
         proptest::collection::vec(any::<char>(), 0..8)
             .prop_map(|c| Value::String(c.into_iter().collect())),
+        prop_oneof![
+            Just("\u{0}"),
+            Just("\u{ffff}\u{10ffff}"),
+            Just("\"\\/\u{8}\u{c}\n\r\t"),
+            Just("😀 ñ 中"),
+            Just("$integer"),
+            Just("{\"$bytes\":\"aGk=\"}"),
+        ]
+        .prop_map(Value::from),
         proptest::collection::vec(any::<u8>(), 0..24).prop_map(Value::Bytes),
+        Just(Value::Bytes((0..=255u8).collect())),
     ]
 }
 
