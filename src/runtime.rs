@@ -208,7 +208,8 @@ impl Runtime {
     ///
     /// Fails with a store error ([`StoreError::Engine`](crate::store::StoreError::Engine))
     /// if the directory cannot be opened, for example because another runtime has it open,
-    /// and as [`RuntimeBuilder::build`] does.
+    /// and as [`RuntimeBuilder::build`] does. A stored document that does not decode does
+    /// not make it fail: see [`SqliteStore::open`](crate::store::SqliteStore::open).
     ///
     /// ```
     /// let dir = std::env::temp_dir().join(format!("convoke-open-{}", std::process::id()));
