@@ -223,7 +223,8 @@ impl Runtime {
     ///
     /// Fails with a store error ([`StoreError::Engine`](crate::store::StoreError::Engine))
     /// if the directory cannot be opened, for example because another runtime has it open,
-    /// and as [`RuntimeBuilder::build`] does.
+    /// and as [`RuntimeBuilder::build`] does. A stored document that does not decode does
+    /// not make it fail: see [`SqliteStore::open`](crate::store::SqliteStore::open).
     ///
     /// ```
     /// let dir = std::env::temp_dir().join(format!("convoke-open-{}", std::process::id()));
@@ -661,6 +662,14 @@ impl Runtime {
             });
         }
         let path = (entry.path)();
+        // The one check of Convex's value rules, at every depth, for every by-name call
+        // (`run`, `run_value`, HTTP). Scheduled arguments pass it as part of their job.
+        value::check_value(&args, value::MAX_ARGUMENTS_SIZE).map_err(|e| {
+            Error::InvalidArguments {
+                path: path.to_owned(),
+                reason: e.to_string(),
+            }
+        })?;
         let identity = self.identity.clone();
         match entry.invoke {
             ErasedInvoke::Query(run) => {

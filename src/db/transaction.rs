@@ -11,12 +11,14 @@ use crate::db::index::{IndexKey, KeyRange};
 use crate::db::schema::Schema;
 use crate::store::{
     CommitRequest, Document, Held, Order, ReadRange, ReadSet, Storage, StoreError, Timestamp,
-    fields_size,
 };
-use crate::value::Object;
+use crate::value::{self, Object};
 
 /// Per-transaction limits, in the spirit of Convex's. Exceeding one fails the operation
-/// with [`StoreError::LimitExceeded`]; the transaction's writes are not committed.
+/// with [`StoreError::LimitExceeded`], and dooms the transaction: it cannot commit (its
+/// commit fails with that error), whether or not the procedure caught the first one, so
+/// none of its writes are committed. The scheduler's limits (functions scheduled, bytes of
+/// their arguments) work the same way.
 ///
 /// ```
 /// use convoke::db::TransactionLimits;
@@ -82,6 +84,9 @@ struct TxState {
     usage: Usage,
     /// A conflict an engine reported before commit: the transaction cannot commit.
     conflict: Option<StoreError>,
+    /// The first per-transaction limit the transaction went over: it cannot commit, even
+    /// if the procedure caught the error.
+    limit: Option<StoreError>,
 }
 
 #[derive(Default)]
@@ -103,6 +108,14 @@ fn over(what: &'static str, used: usize, limit: usize) -> Result<(), StoreError>
 }
 
 impl TxState {
+    /// Passes on a limit check's outcome; going over a limit dooms the transaction.
+    fn limited(&mut self, result: Result<(), StoreError>) -> Result<(), StoreError> {
+        if let Err(e) = &result {
+            self.limit.get_or_insert_with(|| e.clone());
+        }
+        result
+    }
+
     fn count_read(
         &mut self,
         docs: &[Arc<Document>],
@@ -110,27 +123,31 @@ impl TxState {
     ) -> Result<(), StoreError> {
         self.usage.documents_read += docs.len();
         self.usage.bytes_read += docs.iter().map(|d| d.size()).sum::<usize>();
-        over(
+        let result = over(
             "documents read",
             self.usage.documents_read,
             limits.max_documents_read,
-        )?;
-        over("bytes read", self.usage.bytes_read, limits.max_bytes_read)
+        )
+        .and_then(|()| over("bytes read", self.usage.bytes_read, limits.max_bytes_read));
+        self.limited(result)
     }
 
     fn count_write(&mut self, size: usize, limits: &TransactionLimits) -> Result<(), StoreError> {
         self.usage.documents_written += 1;
         self.usage.bytes_written += size;
-        over(
+        let result = over(
             "documents written",
             self.usage.documents_written,
             limits.max_documents_written,
-        )?;
-        over(
-            "bytes written",
-            self.usage.bytes_written,
-            limits.max_bytes_written,
         )
+        .and_then(|()| {
+            over(
+                "bytes written",
+                self.usage.bytes_written,
+                limits.max_bytes_written,
+            )
+        });
+        self.limited(result)
     }
 }
 
@@ -185,16 +202,19 @@ impl Transaction {
         let mut state = self.lock();
         state.usage.functions_scheduled += 1;
         state.usage.scheduled_args_bytes += args_size;
-        over(
+        let result = over(
             "functions scheduled",
             state.usage.functions_scheduled,
             max_functions,
-        )?;
-        over(
-            "bytes of scheduled function arguments",
-            state.usage.scheduled_args_bytes,
-            max_args_bytes,
         )
+        .and_then(|()| {
+            over(
+                "bytes of scheduled function arguments",
+                state.usage.scheduled_args_bytes,
+                max_args_bytes,
+            )
+        });
+        state.limited(result)
     }
 
     /// Whether this transaction scheduled a function (even one a savepoint rolled back
@@ -355,8 +375,7 @@ impl Transaction {
         fields: Object,
     ) -> Result<DocumentId, StoreError> {
         self.check_writable()?;
-        check_user_fields(&fields)?;
-        check_document_size(&fields)?;
+        check_fields(&fields)?;
         let id = self.doomed(self.db.store.allocate_id(self.snapshot, table).await)?;
         let doc = Document {
             id: id.clone(),
@@ -375,8 +394,7 @@ impl Transaction {
 
     pub(crate) async fn replace(&self, id: &DocumentId, fields: Object) -> Result<(), StoreError> {
         self.check_writable()?;
-        check_user_fields(&fields)?;
-        check_document_size(&fields)?;
+        check_fields(&fields)?;
         let old = self.existing(id).await?;
         let doc = Document {
             id: id.clone(),
@@ -393,7 +411,7 @@ impl Transaction {
         unset: &[String],
     ) -> Result<(), StoreError> {
         self.check_writable()?;
-        check_user_fields(&fields)?;
+        check_system_fields(fields.keys())?;
         for name in unset {
             if name == "_id" || name == "_creationTime" {
                 return Err(StoreError::SystemField {
@@ -409,8 +427,9 @@ impl Transaction {
         for (k, v) in fields {
             merged.insert(k, v);
         }
-        // The patch may be small while the merged document is not.
-        check_document_size(&merged)?;
+        // The whole check on the resulting document: the patch may be small or shallow
+        // while the merged document is not.
+        check_fields(&merged)?;
         let doc = Document {
             id: id.clone(),
             creation_time: old.creation_time,
@@ -460,6 +479,9 @@ impl Transaction {
         let held = std::mem::take(&mut *self.held.lock().unwrap_or_else(PoisonError::into_inner));
         if let Some(conflict) = state.conflict {
             return Err(conflict);
+        }
+        if let Some(limit) = state.limit {
+            return Err(limit);
         }
         if !self.writable {
             return Ok(self.snapshot);
@@ -521,27 +543,23 @@ impl Drop for Savepoint<'_> {
     }
 }
 
-fn check_user_fields(fields: &Object) -> Result<(), StoreError> {
-    for name in fields.keys() {
+/// Refuses the system fields `_id` and `_creationTime`, which the store sets.
+fn check_system_fields<'a>(names: impl Iterator<Item = &'a String>) -> Result<(), StoreError> {
+    for name in names {
         if name == "_id" || name == "_creationTime" {
             return Err(StoreError::SystemField {
                 field: name.clone(),
             });
         }
-        crate::value::validate_user_field_name(name)?;
     }
     Ok(())
 }
 
-/// A document's size, as Convex counts it, must stay within the limit.
-fn check_document_size(fields: &Object) -> Result<(), StoreError> {
-    let size = fields_size(fields);
-    if size > crate::value::MAX_VALUE_SIZE {
-        return Err(StoreError::Value(crate::value::ValueError::TooLarge {
-            size,
-            max: crate::value::MAX_VALUE_SIZE,
-        }));
-    }
+/// The one gate of a document's fields before it is written: no system fields, then
+/// Convex's value rules at every depth ([`value::check_document`]).
+fn check_fields(fields: &Object) -> Result<(), StoreError> {
+    check_system_fields(fields.keys())?;
+    value::check_document(fields)?;
     Ok(())
 }
 

@@ -116,6 +116,9 @@ pub struct MemoryStore {
     latest: AtomicU64,
     next_number: AtomicU64,
     persistence: Option<Box<dyn Persistence>>,
+    /// Stored documents that did not decode when a durable store was opened, with why:
+    /// reading one fails with [`StoreError::Unreadable`].
+    unreadable: HashMap<DocumentId, String>,
 }
 
 impl Default for MemoryStore {
@@ -235,16 +238,19 @@ impl MemoryStore {
             latest: AtomicU64::new(0),
             next_number: AtomicU64::new(0),
             persistence: None,
+            unreadable: HashMap::new(),
         }
     }
 
     /// A store holding `docs` as of commit `latest`, writing later commits through
-    /// `persistence` (used to reopen a durable store).
+    /// `persistence` (used to reopen a durable store). `unreadable` are the stored
+    /// documents that did not decode, with why: reading one fails.
     pub(crate) fn restored(
         docs: Vec<(Timestamp, Document)>,
         latest: Timestamp,
         next_number: u64,
         persistence: Box<dyn Persistence>,
+        unreadable: HashMap<DocumentId, String>,
     ) -> Self {
         let mut state = State {
             latest,
@@ -263,7 +269,13 @@ impl MemoryStore {
             latest: AtomicU64::new(latest),
             next_number: AtomicU64::new(next_number),
             persistence: Some(persistence),
+            unreadable,
         }
+    }
+
+    /// The stored documents that did not decode when the store was opened, with why.
+    pub(crate) fn unreadable(&self) -> &HashMap<DocumentId, String> {
+        &self.unreadable
     }
 
     fn read_state(&self) -> RwLockReadGuard<'_, State> {
@@ -359,6 +371,14 @@ impl MemoryStore {
         snapshot: Timestamp,
         id: &DocumentId,
     ) -> Result<Option<Arc<Document>>, StoreError> {
+        // Its number is never handed out again, so no version of it can exist.
+        if let Some(reason) = self.unreadable.get(id) {
+            return Err(StoreError::Unreadable {
+                table: id.table().to_owned(),
+                id: id.to_string(),
+                reason: reason.clone(),
+            });
+        }
         let state = self.read_state();
         Ok(state
             .tables

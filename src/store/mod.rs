@@ -164,6 +164,18 @@ pub enum StoreError {
         /// The largest arguments that fit.
         max: usize,
     },
+    /// A stored document does not decode (written by an older build, or changed by hand):
+    /// the store opened without it, and reading it (by id) fails with this error. See the
+    /// README, "Repairing a store".
+    #[error("document {id} of table '{table}' is stored but unreadable: {reason}")]
+    Unreadable {
+        /// The document's table.
+        table: String,
+        /// The document's id (`table:number`).
+        id: String,
+        /// Why it does not decode.
+        reason: String,
+    },
     /// A per-transaction limit was reached.
     #[error(
         "transaction limit exceeded: {what} ({limit} max); split the work over several transactions"
@@ -203,6 +215,11 @@ impl StoreError {
             self,
             StoreError::LimitExceeded { .. } | StoreError::ScheduledArgsTooLarge { .. }
         )
+    }
+
+    /// Whether a stored document does not decode (see [`StoreError::Unreadable`]).
+    pub fn is_unreadable(&self) -> bool {
+        matches!(self, StoreError::Unreadable { .. })
     }
 
     /// Whether a query named an index its table does not have, or a range that does not fit.

@@ -98,7 +98,9 @@ impl SqliteStore {
     ///
     /// Fails with [`StoreError::Engine`] if the directory or the database cannot be
     /// created or read, if another store has the database open, or if the database was
-    /// written by a newer version of convoke.
+    /// written by a newer version of convoke. A stored document that does not decode does
+    /// not stop it: the store opens without it and logs an error naming it (see
+    /// [`SqliteStore::unreadable`]).
     pub fn open(dir: impl AsRef<Path>) -> Result<SqliteStore, StoreError> {
         let dir = dir.as_ref();
         std::fs::create_dir_all(dir).map_err(|e| {
@@ -114,7 +116,13 @@ impl SqliteStore {
         let loaded = load(&mut conn, &path)?;
         // The meta row is updated only by commits that delete (see `write_commit`): the
         // stored documents tell the rest.
-        let max_number = loaded.docs.iter().map(|(_, d)| d.id.number()).max();
+        // Unreadable documents keep their numbers: they are never handed out again.
+        let max_number = loaded
+            .docs
+            .iter()
+            .map(|(_, d)| d.id.number())
+            .chain(loaded.unreadable.keys().map(DocumentId::number))
+            .max();
         let next_number = loaded
             .next_number
             .max(max_number.map_or(1, |n| n.saturating_add(1)));
@@ -137,6 +145,7 @@ impl SqliteStore {
             latest,
             next_number.saturating_sub(1),
             Box::new(persistence),
+            loaded.unreadable,
         );
         // Index the loaded documents under the system indexes, so the store works before
         // the runtime declares its schema (which rebuilds the indexes again).
@@ -147,6 +156,21 @@ impl SqliteStore {
     /// The database file: `convoke.sqlite3` in the data directory.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The stored documents that did not decode when the store was opened (written by an
+    /// older build, or changed by hand), with why, ordered by id. The store opened without
+    /// them; reading one fails with [`StoreError::Unreadable`]. See the README, "Repairing a
+    /// store".
+    pub fn unreadable(&self) -> Vec<(DocumentId, String)> {
+        let mut list: Vec<(DocumentId, String)> = self
+            .memory
+            .unreadable()
+            .iter()
+            .map(|(id, reason)| (id.clone(), reason.clone()))
+            .collect();
+        list.sort_by(|a, b| a.0.cmp(&b.0));
+        list
     }
 }
 
@@ -188,6 +212,8 @@ fn configure(conn: &Connection, path: &Path) -> Result<(), StoreError> {
 /// What `open` reads from disk.
 struct Loaded {
     docs: Vec<(Timestamp, Document)>,
+    /// The documents that did not decode, with why.
+    unreadable: HashMap<DocumentId, String>,
     latest: Timestamp,
     next_number: u64,
 }
@@ -208,6 +234,7 @@ fn load(conn: &mut Connection, path: &Path) -> Result<Loaded, StoreError> {
         )
         .map_err(|e| engine("cannot read the meta row", e))?;
     let mut docs = Vec::new();
+    let mut unreadable = HashMap::new();
     // One allocation per table name, not one per document.
     let mut tables: HashMap<String, Arc<str>> = HashMap::new();
     {
@@ -240,12 +267,22 @@ fn load(conn: &mut Connection, path: &Path) -> Result<Loaded, StoreError> {
                 }
             };
             let id = DocumentId::new(table, from_sql(number));
-            let fields = decode_fields(&fields).map_err(|reason| {
-                StoreError::Engine(format!(
-                    "SQLite database {}: document {id} is corrupt: {reason}",
-                    path.display()
-                ))
-            })?;
+            // One document that does not decode must not make the store impossible to
+            // open: it is left out, logged, and reading it fails with an error naming it.
+            let fields = match decode_fields(&fields) {
+                Ok(fields) => fields,
+                Err(reason) => {
+                    tracing::error!(
+                        "SQLite database {}: document {id} of table '{}' does not decode \
+                         and is left out (reading it fails; see the README, \"Repairing a \
+                         store\"): {reason}",
+                        path.display(),
+                        id.table(),
+                    );
+                    unreadable.insert(id, reason);
+                    continue;
+                }
+            };
             docs.push((
                 from_sql(ts),
                 Document {
@@ -259,6 +296,7 @@ fn load(conn: &mut Connection, path: &Path) -> Result<Loaded, StoreError> {
     tx.commit().map_err(|e| engine("cannot commit", e))?;
     Ok(Loaded {
         docs,
+        unreadable,
         latest: from_sql(latest),
         next_number: from_sql(next_number),
     })

@@ -52,6 +52,35 @@ pub enum ValueError {
     #[error("object keys must be strings (integer, boolean and char keys are stringified)")]
     NonStringKey,
 
+    /// An array has more elements than [`MAX_ARRAY_LENGTH`](super::MAX_ARRAY_LENGTH).
+    #[error("array is too long: {length} elements exceeds the maximum of {max}")]
+    ArrayTooLong {
+        /// The array's length.
+        length: usize,
+        /// The maximum allowed length.
+        max: usize,
+    },
+
+    /// An object has more fields than [`MAX_OBJECT_FIELDS`](super::MAX_OBJECT_FIELDS).
+    #[error("object has too many fields: {count} exceeds the maximum of {max}")]
+    TooManyFields {
+        /// The object's number of fields.
+        count: usize,
+        /// The maximum allowed number.
+        max: usize,
+    },
+
+    /// `error` was found at `path` inside the value checked (see
+    /// [`check_value`](super::check_value)): `tags.$x`, `items[3].name`. The predicates
+    /// (`is_invalid_field_name`...) look through it.
+    #[error("at {path}: {error}")]
+    AtPath {
+        /// Where: field names joined by `.`, array indexes in brackets.
+        path: String,
+        /// What is wrong there.
+        error: Box<ValueError>,
+    },
+
     /// Convex JSON input was malformed (bad `$integer`/`$float`/`$bytes`
     /// payload, unknown `$`-prefixed key, non-representable number, ...).
     #[error("invalid Convex JSON encoding: {0}")]
@@ -72,44 +101,74 @@ impl ValueError {
         }
     }
 
+    /// The error itself, without the [`ValueError::AtPath`] saying where it is.
+    pub fn innermost(&self) -> &ValueError {
+        match self {
+            ValueError::AtPath { error, .. } => error.innermost(),
+            other => other,
+        }
+    }
+
+    /// The field path of a [`ValueError::AtPath`] error (`tags.$x`), if it has one.
+    pub fn path(&self) -> Option<&str> {
+        match self {
+            ValueError::AtPath { path, .. } => Some(path),
+            _ => None,
+        }
+    }
+
     /// Is this a [`ValueError::Custom`] error?
     pub fn is_custom(&self) -> bool {
-        matches!(self, ValueError::Custom(_))
+        matches!(self.innermost(), ValueError::Custom(_))
     }
 
     /// Is this a [`ValueError::IntegerOutOfRange`] error?
     pub fn is_integer_out_of_range(&self) -> bool {
-        matches!(self, ValueError::IntegerOutOfRange { .. })
+        matches!(self.innermost(), ValueError::IntegerOutOfRange { .. })
     }
 
     /// Is this a [`ValueError::InvalidFieldName`] error?
     pub fn is_invalid_field_name(&self) -> bool {
-        matches!(self, ValueError::InvalidFieldName { .. })
+        matches!(self.innermost(), ValueError::InvalidFieldName { .. })
     }
 
     /// Is this a [`ValueError::TooDeep`] error?
     pub fn is_too_deep(&self) -> bool {
-        matches!(self, ValueError::TooDeep { .. })
+        matches!(self.innermost(), ValueError::TooDeep { .. })
     }
 
     /// Is this a [`ValueError::TooLarge`] error?
     pub fn is_too_large(&self) -> bool {
-        matches!(self, ValueError::TooLarge { .. })
+        matches!(self.innermost(), ValueError::TooLarge { .. })
     }
 
     /// Is this a [`ValueError::NonStringKey`] error?
     pub fn is_non_string_key(&self) -> bool {
-        matches!(self, ValueError::NonStringKey)
+        matches!(self.innermost(), ValueError::NonStringKey)
     }
 
     /// Is this a [`ValueError::InvalidEncoding`] error?
     pub fn is_invalid_encoding(&self) -> bool {
-        matches!(self, ValueError::InvalidEncoding(_))
+        matches!(self.innermost(), ValueError::InvalidEncoding(_))
     }
 
-    /// Is this error about a value exceeding a limit (depth or size)?
+    /// Is this a [`ValueError::ArrayTooLong`] error?
+    pub fn is_array_too_long(&self) -> bool {
+        matches!(self.innermost(), ValueError::ArrayTooLong { .. })
+    }
+
+    /// Is this a [`ValueError::TooManyFields`] error?
+    pub fn is_too_many_fields(&self) -> bool {
+        matches!(self.innermost(), ValueError::TooManyFields { .. })
+    }
+
+    /// Is this error about a value exceeding a limit (depth, size, array length, number
+    /// of fields)?
     pub fn is_limit(&self) -> bool {
-        self.is_too_deep() || self.is_too_large()
+        self.is_too_deep()
+            || self.is_too_large()
+            || self.is_array_too_long()
+            || self.is_too_many_fields()
     }
 }
 

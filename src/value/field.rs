@@ -13,6 +13,10 @@ pub const MAX_FIELD_NAME_LENGTH: usize = 1024;
 /// * it does not start with `$` (reserved for the Convex JSON encoding);
 /// * it contains only non-control ASCII characters (`' '` to `'~'`).
 ///
+/// These are convex-backend's `check_valid_field_name` and convex-js's
+/// `validateObjectField`, except that the empty name, which their code lets
+/// through and Convex's documentation forbids, is refused.
+///
 /// Names starting with `_` are accepted (they are system fields such as
 /// `_id`); use [`validate_user_field_name`] for fields a user may set.
 pub fn validate_field_name(name: &str) -> Result<(), ValueError> {

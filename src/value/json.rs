@@ -32,9 +32,9 @@ fn is_negative_zero(f: f64) -> bool {
 /// * objects are JSON objects with the same field order.
 ///
 /// Field names are not checked here: an object with a field name starting
-/// with `$` would not decode again. Validate user data with
-/// [`validate_field_name`] (or decode it with [`from_convex_json`], which
-/// does) before storing it.
+/// with `$` would not decode again (or decode as another type). Every value
+/// [`check_value`](super::check_value) accepts decodes back exactly; documents
+/// pass that check before they are stored.
 pub fn to_convex_json(value: &Value) -> Json {
     match value {
         Value::Null => Json::Null,

@@ -15,7 +15,10 @@
 //! * limits: [`MAX_NESTING_DEPTH`], [`MAX_VALUE_SIZE`], [`Value::size`],
 //!   [`Value::nesting_depth`], [`Value::check_limits`];
 //! * field name rules: [`validate_field_name`] and
-//!   [`validate_user_field_name`].
+//!   [`validate_user_field_name`];
+//! * the one check every value entering a document passes, at every depth:
+//!   [`check_document`] (and [`check_value`] for arguments), with
+//!   [`MAX_ARRAY_LENGTH`] and [`MAX_OBJECT_FIELDS`].
 //!
 //! Procedures rarely touch [`Value`] directly: documents and arguments are
 //! ordinary serde types, converted at the boundary.
@@ -44,6 +47,7 @@ use std::cmp::Ordering;
 use std::fmt;
 use std::hash::{Hash, Hasher};
 
+mod check;
 mod de;
 mod error;
 mod field;
@@ -53,6 +57,9 @@ mod ser;
 #[cfg(test)]
 mod tests;
 
+pub use check::{
+    MAX_ARGUMENTS_SIZE, MAX_ARRAY_LENGTH, MAX_OBJECT_FIELDS, check_document, check_value,
+};
 pub use de::from_value;
 pub use error::ValueError;
 pub use field::{MAX_FIELD_NAME_LENGTH, validate_field_name, validate_user_field_name};
@@ -240,24 +247,10 @@ impl Value {
         }
     }
 
-    /// Checks this value against [`MAX_NESTING_DEPTH`] and
-    /// [`MAX_VALUE_SIZE`].
+    /// Checks this value with [`check_value`] against [`MAX_VALUE_SIZE`]: field names,
+    /// nesting ([`MAX_NESTING_DEPTH`]), array lengths, numbers of fields and size.
     pub fn check_limits(&self) -> Result<(), ValueError> {
-        let depth = self.nesting_depth();
-        if depth > MAX_NESTING_DEPTH {
-            return Err(ValueError::TooDeep {
-                depth,
-                max: MAX_NESTING_DEPTH,
-            });
-        }
-        let size = self.size();
-        if size > MAX_VALUE_SIZE {
-            return Err(ValueError::TooLarge {
-                size,
-                max: MAX_VALUE_SIZE,
-            });
-        }
-        Ok(())
+        check_value(self, MAX_VALUE_SIZE)
     }
 }
 

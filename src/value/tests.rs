@@ -753,3 +753,41 @@ fn newtype_structs_and_tuples() {
     assert_eq!(to_value(&'c').unwrap(), Value::from("c"));
     assert_eq!(from_value::<char>(Value::from("c")).unwrap(), 'c');
 }
+
+#[test]
+fn the_check_names_the_path_of_what_it_refuses() {
+    use super::{check_document, check_value};
+    let object = |pairs: Vec<(&str, Value)>| {
+        Value::Object(pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())
+    };
+    let doc = object(vec![(
+        "a",
+        Value::Array(vec![Value::Null, object(vec![("b\nc", Value::Null)])]),
+    )]);
+    let err = check_value(&doc, MAX_VALUE_SIZE).unwrap_err();
+    assert_eq!(err.path(), Some("a[1].b\\nc"));
+    assert!(err.is_invalid_field_name());
+    assert!(
+        err.to_string()
+            .starts_with("at a[1].b\\nc: invalid field name")
+    );
+    // A long name is cut in the path.
+    let long = "x".repeat(2000);
+    let err = check_value(&object(vec![(&long, Value::Null)]), MAX_VALUE_SIZE).unwrap_err();
+    assert_eq!(err.path(), Some(format!("{}...", "x".repeat(64)).as_str()));
+    // What is wrong with the whole value has no path.
+    let err = check_value(&Value::Array(vec![Value::Null; 8193]), MAX_VALUE_SIZE).unwrap_err();
+    assert!(err.is_array_too_long() && err.path().is_none());
+    let err = check_value(&Value::Bytes(vec![0; 100]), 50).unwrap_err();
+    assert!(err.is_too_large() && err.is_limit() && err.path().is_none());
+    // A document's top level: `_` is refused there, not below.
+    let Value::Object(fields) = object(vec![("_x", Value::Null)]) else {
+        unreachable!()
+    };
+    let err = check_document(&fields).unwrap_err();
+    assert_eq!(err.path(), Some("_x"));
+    let Value::Object(fields) = object(vec![("x", object(vec![("_y", Value::Null)]))]) else {
+        unreachable!()
+    };
+    assert!(check_document(&fields).is_ok());
+}

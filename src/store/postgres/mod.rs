@@ -743,26 +743,49 @@ impl PostgresStore {
         let limit = limit.map(|n| i64::try_from(n).unwrap_or(i64::MAX));
         let entry = self.transaction(handle)?;
         let mut tx = entry.lock().await;
-        let (connection, begin) = self.connection(&mut tx).await?;
-        let (begun, result) = Self::with_begin(connection, begin, async {
-            let statement = connection.prepare_cached(sql).await?;
-            connection
-                .query(&statement, &[&table, &index, &lower, &upper, &limit])
-                .await
-        })
-        .await;
-        self.begun(&mut tx, begun)?;
-        let rows = match result {
-            Ok(rows) => rows,
-            Err(e) => return Err(Self::failed(&mut tx, classify(&e, table, Phase::Read))),
-        };
         let table: Arc<str> = Arc::from(table);
-        rows.iter()
-            .map(|row| {
-                let id = DocumentId::new(table.clone(), from_sql(row.get(0)));
-                document(id, row.get(1), row.get(2)).map(Arc::new)
+        let mut fetch = limit;
+        loop {
+            let (connection, begin) = self.connection(&mut tx).await?;
+            let (begun, result) = Self::with_begin(connection, begin, async {
+                let statement = connection.prepare_cached(sql).await?;
+                connection
+                    .query(&statement, &[&&*table, &index, &lower, &upper, &fetch])
+                    .await
             })
-            .collect()
+            .await;
+            self.begun(&mut tx, begun)?;
+            let rows = match result {
+                Ok(rows) => rows,
+                Err(e) => return Err(Self::failed(&mut tx, classify(&e, &table, Phase::Read))),
+            };
+            let mut docs = Vec::with_capacity(rows.len());
+            let mut skipped: i64 = 0;
+            for row in &rows {
+                let id = DocumentId::new(table.clone(), from_sql(row.get(0)));
+                // One document that does not decode must not make the table unreadable:
+                // scans leave it out (logged); reading it by id fails with an error naming it.
+                match document(id, row.get(1), row.get(2)) {
+                    Ok(doc) => docs.push(Arc::new(doc)),
+                    Err(e) => {
+                        tracing::error!("PostgreSQL: {e}; left out of a scan");
+                        skipped += 1;
+                    }
+                }
+            }
+            // Left-out documents made a limited scan come back short while more documents
+            // may follow: read again, as many more as were left out (same snapshot).
+            match (fetch, limit) {
+                (Some(fetched), Some(wanted))
+                    if skipped > 0
+                        && i64::try_from(rows.len()).unwrap_or(i64::MAX) == fetched
+                        && i64::try_from(docs.len()).unwrap_or(i64::MAX) < wanted =>
+                {
+                    fetch = Some(wanted.saturating_add(skipped));
+                }
+                _ => return Ok(docs),
+            }
+        }
     }
 
     async fn next_number(&self, handle: Timestamp, table: &str) -> Result<u64, StoreError> {
@@ -1658,9 +1681,14 @@ fn describe(e: &tokio_postgres::Error) -> String {
     }
 }
 
+/// A document from its row; [`StoreError::Unreadable`] naming it if its fields do not
+/// decode.
 fn document(id: DocumentId, creation_time: f64, fields: &str) -> Result<Document, StoreError> {
-    let fields = document_json::decode_fields(fields)
-        .map_err(|e| StoreError::Engine(format!("document {id} does not decode: {e}")))?;
+    let fields = document_json::decode_fields(fields).map_err(|reason| StoreError::Unreadable {
+        table: id.table().to_owned(),
+        id: id.to_string(),
+        reason,
+    })?;
     Ok(Document {
         id,
         creation_time,
