@@ -27,7 +27,7 @@ pub use index::IndexRange;
 use index::{BY_CREATION_TIME, IndexKey, KeyRange};
 pub use schema::TableDefinition;
 pub use transaction::TransactionLimits;
-pub(crate) use transaction::{Database, Transaction};
+pub(crate) use transaction::{Database, RetainedSnapshot, Transaction};
 
 pub use crate::store::Order;
 use crate::store::{Document, StoreError};

@@ -59,6 +59,9 @@ pub(crate) struct Database {
 pub(crate) struct Transaction {
     db: Arc<Database>,
     snapshot: Timestamp,
+    /// A snapshot opened for several read transactions ([`Transaction::read_at`]): it is
+    /// released with its last holder, not with this transaction.
+    retained: Option<Arc<RetainedSnapshot>>,
     writable: bool,
     state: Mutex<TxState>,
     /// The undo log's length, readable without the lock: a savepoint only needs this mark,
@@ -134,7 +137,21 @@ impl Transaction {
         Transaction {
             db,
             snapshot,
+            retained: None,
             writable,
+            state: Mutex::new(TxState::default()),
+            undo_len: AtomicUsize::new(0),
+        }
+    }
+
+    /// A read-only transaction at a snapshot opened earlier by [`RetainedSnapshot::open`],
+    /// which other transactions may read at too.
+    pub(crate) fn read_at(snapshot: Arc<RetainedSnapshot>) -> Self {
+        Transaction {
+            db: snapshot.db.clone(),
+            snapshot: snapshot.snapshot,
+            retained: Some(snapshot),
+            writable: false,
             state: Mutex::new(TxState::default()),
             undo_len: AtomicUsize::new(0),
         }
@@ -436,6 +453,29 @@ impl Transaction {
 }
 
 impl Drop for Transaction {
+    fn drop(&mut self) {
+        if self.retained.is_none() {
+            self.db.store.release(self.snapshot);
+        }
+    }
+}
+
+/// A read snapshot kept open for several read-only transactions, one after the other or at
+/// once (`/api/query_at_ts`): opened with [`Storage::begin`], released when dropped.
+pub(crate) struct RetainedSnapshot {
+    db: Arc<Database>,
+    snapshot: Timestamp,
+}
+
+impl RetainedSnapshot {
+    /// Opens a read snapshot at the latest commit.
+    pub(crate) fn open(db: Arc<Database>) -> Self {
+        let snapshot = db.store.begin(false);
+        RetainedSnapshot { db, snapshot }
+    }
+}
+
+impl Drop for RetainedSnapshot {
     fn drop(&mut self) {
         self.db.store.release(self.snapshot);
     }
