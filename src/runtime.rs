@@ -632,8 +632,10 @@ impl Runtime {
     /// Opens a read snapshot at the latest commit, kept until the last clone of the
     /// returned handle is dropped, for queries run later with
     /// [`run_query_at_logged`](Runtime::run_query_at_logged) (`/api/query_ts`).
-    pub(crate) fn retain_snapshot(&self) -> Arc<RetainedSnapshot> {
-        Arc::new(RetainedSnapshot::open(self.inner.db.clone()))
+    pub(crate) async fn retain_snapshot(&self) -> Result<Arc<RetainedSnapshot>> {
+        Ok(Arc::new(
+            RetainedSnapshot::open(self.inner.db.clone()).await?,
+        ))
     }
 
     /// Runs the query at `path` by name, like [`run_value_logged`](Runtime::run_value_logged),

@@ -468,10 +468,14 @@ pub(crate) struct RetainedSnapshot {
 }
 
 impl RetainedSnapshot {
-    /// Opens a read snapshot at the latest commit.
-    pub(crate) fn open(db: Arc<Database>) -> Self {
+    /// Opens a read snapshot at the latest commit, and reads once at it: an engine that
+    /// takes its snapshot at the first read (PostgreSQL) takes it now.
+    pub(crate) async fn open(db: Arc<Database>) -> Result<Self, StoreError> {
         let snapshot = db.store.begin(false);
-        RetainedSnapshot { db, snapshot }
+        let retained = RetainedSnapshot { db, snapshot };
+        let nothing = DocumentId::new(crate::scheduler::SCHEDULED_FUNCTIONS, 0);
+        retained.db.store.get(snapshot, &nothing).await?;
+        Ok(retained)
     }
 }
 

@@ -94,10 +94,28 @@ async fn query_ts(State(state): State<Shared>, request: Request) -> Response {
         if let Err(e) = read_body(body, &parts.headers, state.body_limit).await {
             return e.into_response();
         }
-        let ts = state.snapshots.open(&state.runtime);
+        let snapshot = match state.runtime.retain_snapshot().await {
+            Ok(snapshot) => snapshot,
+            Err(error) => return snapshot_failed(&error),
+        };
+        let ts = state.snapshots.hold(snapshot);
         wire::json_response(StatusCode::OK, &serde_json::json!({ "ts": ts }))
     })
     .await
+}
+
+/// A snapshot could not be opened: the database is unreachable (503) or failed (500).
+fn snapshot_failed(error: &Error) -> Response {
+    if let Some(refused) = ApiError::before_running(error) {
+        return refused.into_response();
+    }
+    tracing::error!(target: "convoke::http", error = %error, "could not open a snapshot");
+    ApiError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "SnapshotFailed",
+        "the server could not open a snapshot",
+    )
+    .into_response()
 }
 
 /// `POST /api/query_at_ts` with `{"path", "args", "format", "ts"}`: a public query at the

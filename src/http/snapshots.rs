@@ -14,6 +14,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 
 use crate::db::RetainedSnapshot;
+#[cfg(doc)]
 use crate::runtime::Runtime;
 
 /// The open snapshots, oldest first.
@@ -60,10 +61,10 @@ impl Snapshots {
         self.max
     }
 
-    /// Opens a snapshot at the latest commit; its token for `/api/query_at_ts`. With no
-    /// room (`max` is 0) the snapshot is not kept, and the token finds nothing.
-    pub(crate) fn open(&self, runtime: &Runtime) -> String {
-        let snapshot = runtime.retain_snapshot();
+    /// Keeps `snapshot` (from [`Runtime::retain_snapshot`]); its token for
+    /// `/api/query_at_ts`. With no room (`max` is 0) the snapshot is not kept, and the
+    /// token finds nothing.
+    pub(crate) fn hold(&self, snapshot: Arc<RetainedSnapshot>) -> String {
         let now = Instant::now();
         let mut released = self.take_expired(now);
         let token = {
@@ -147,6 +148,7 @@ pub(crate) fn decode_token(ts: &str) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::runtime::Runtime;
 
     #[test]
     fn tokens_round_trip_and_junk_is_refused() {
@@ -169,15 +171,17 @@ mod tests {
     async fn snapshots_expire_and_the_oldest_make_room() {
         let rt = Runtime::in_memory().unwrap();
         let snapshots = Snapshots::start(Duration::from_secs(60), 2);
-        let tokens: Vec<u64> = (0..3)
-            .map(|_| decode_token(&snapshots.open(&rt)).unwrap())
-            .collect();
+        let mut tokens = Vec::new();
+        for _ in 0..3 {
+            let snapshot = rt.retain_snapshot().await.unwrap();
+            tokens.push(decode_token(&snapshots.hold(snapshot)).unwrap());
+        }
         assert!(snapshots.get(tokens[0]).is_none(), "the oldest made room");
         assert!(snapshots.get(tokens[1]).is_some());
         assert!(snapshots.get(tokens[2]).is_some());
 
         let short = Snapshots::start(Duration::from_millis(20), 4);
-        let token = decode_token(&short.open(&rt)).unwrap();
+        let token = decode_token(&short.hold(rt.retain_snapshot().await.unwrap())).unwrap();
         assert!(short.get(token).is_some());
         tokio::time::sleep(Duration::from_millis(40)).await;
         assert!(short.get(token).is_none(), "expired");
