@@ -16,9 +16,8 @@
 //! every query at one `ts` reads the same snapshot. A snapshot is held for
 //! [`ServerBuilder::snapshot_retention`] (30 s by default) and at most
 //! [`ServerBuilder::max_snapshots`] at once (8; a new one releases the oldest); a query at
-//! a snapshot no longer held gets 400 `SnapshotExpired`. On PostgreSQL the snapshot is
-//! taken at the first read at that `ts`, so it is at least as new as the `/api/query_ts`
-//! call.
+//! a snapshot no longer held gets 400 `SnapshotExpired`. On PostgreSQL a held snapshot is
+//! an open database transaction, with its pooled connection.
 //!
 //! `args` is an object (or any value the procedure takes), or a one-element array holding
 //! it, in Convex's JSON encoding (`{"$integer": ..}`, `{"$bytes": ..}`, `{"$float": ..}`).
@@ -180,7 +179,9 @@ impl ServerBuilder {
 
     /// How many snapshots of `POST /api/query_ts` are held at once (default
     /// [`DEFAULT_MAX_SNAPSHOTS`]): opening one more releases the oldest. 0 turns
-    /// consistent queries off (every query at a snapshot is refused as expired).
+    /// consistent queries off (every query at a snapshot is refused as expired). On
+    /// PostgreSQL each held snapshot keeps a connection of the pool: keep this well under
+    /// `PostgresConfig::max_connections` (16 by default), or other requests wait for one.
     pub fn max_snapshots(mut self, max: usize) -> Self {
         self.config.max_snapshots = max;
         self
@@ -214,6 +215,31 @@ impl ServerBuilder {
             router: routes::router(state),
         })
     }
+}
+
+/// For the fuzz targets: the arguments and the `ts` of a body, if it is accepted.
+#[cfg(any(test, feature = "fuzzing"))]
+pub(crate) fn fuzz_parse_body(data: &[u8]) -> Option<(crate::value::Value, Option<String>)> {
+    let request = wire::parse_body(data).ok()?;
+    let ts = match request.ts {
+        Some(serde_json::Value::String(ts)) => Some(ts),
+        _ => None,
+    };
+    Some((request.args, ts))
+}
+
+/// For the fuzz targets: a `ts` token's number, if it is one.
+#[cfg(any(test, feature = "fuzzing"))]
+pub(crate) fn fuzz_token(ts: &str) -> Option<u64> {
+    snapshots::decode_token(ts)
+}
+
+/// For the fuzz targets: the path parsers, on any text.
+#[cfg(any(test, feature = "fuzzing"))]
+pub(crate) fn fuzz_paths(text: &str) {
+    let _ = wire::path_from_url(text);
+    let _ = wire::canonical_path(text);
+    let _ = snapshots::decode_token(text);
 }
 
 impl Server {
