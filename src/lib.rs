@@ -238,6 +238,10 @@ pub use convoke_macros::module;
 /// (`TeamMember` gives `team_member`).
 pub use convoke_macros::Table;
 
+#[cfg(any(test, feature = "fuzzing"))]
+#[doc(hidden)]
+pub mod fuzz;
+
 /// What generated code uses. Not a public API: it may change in any release.
 #[doc(hidden)]
 pub mod __private {

@@ -11,7 +11,7 @@ use crate::caller::Call;
 use crate::contention::{Attempts, Contention, Lanes};
 use crate::ctx::{ActionCtx, CallEnv, LogLines, MutationCtx, QueryCtx, UserIdentity};
 use crate::db::schema::Schema;
-use crate::db::{Database, DocumentId, Transaction, TransactionLimits};
+use crate::db::{Database, DocumentId, RetainedSnapshot, Transaction, TransactionLimits};
 use crate::error::{Error, Result};
 use crate::procedure::{
     ActionProcedure, Handler, MutationProcedure, Procedure, ProcedureKind, QueryProcedure,
@@ -640,6 +640,49 @@ impl Runtime {
     ) -> Logged<Value> {
         let logs = LogLines::collecting();
         let result = self.run_erased(kind, path, args, logs.clone()).await;
+        Logged {
+            result,
+            log_lines: logs.take(),
+        }
+    }
+
+    /// Opens a read snapshot at the latest commit, kept until the last clone of the
+    /// returned handle is dropped, for queries run later with
+    /// [`run_query_at_logged`](Runtime::run_query_at_logged) (`/api/query_ts`).
+    pub(crate) async fn retain_snapshot(&self) -> Result<Arc<RetainedSnapshot>> {
+        Ok(Arc::new(
+            RetainedSnapshot::open(self.inner.db.clone()).await?,
+        ))
+    }
+
+    /// Runs the query at `path` by name, like [`run_value_logged`](Runtime::run_value_logged),
+    /// but reading at `snapshot` rather than at the latest commit (`/api/query_at_ts`).
+    pub(crate) async fn run_query_at_logged(
+        &self,
+        snapshot: Arc<RetainedSnapshot>,
+        path: &str,
+        args: Value,
+    ) -> Logged<Value> {
+        let logs = LogLines::collecting();
+        let result = async {
+            let entry = self.inner.registry.lookup(path)?;
+            let ErasedInvoke::Query(run) = entry.invoke else {
+                return Err(Error::WrongKind {
+                    path: path.to_owned(),
+                    expected: ProcedureKind::Query,
+                    actual: entry.kind,
+                });
+            };
+            let env = CallEnv {
+                runtime: self.clone(),
+                identity: self.identity.clone(),
+                logs: logs.clone(),
+            };
+            let tx = Transaction::read_at(snapshot);
+            let ctx = QueryCtx::new(&tx, &env, 1);
+            catch_panic((entry.path)(), (ErasedQuery { run, args }).run(&ctx)).await
+        }
+        .await;
         Logged {
             result,
             log_lines: logs.take(),

@@ -185,21 +185,22 @@ impl TestRuntime {
         }))
     }
 
-    /// The state of every scheduled function, oldest due first: for asserting on what
-    /// was scheduled.
+    /// The name and state of every scheduled function, oldest due first (by scheduled
+    /// time; jobs due at the same time in the order they were scheduled): for asserting on
+    /// what was scheduled.
     pub async fn scheduled_functions(&self) -> Result<Vec<(String, JobState)>> {
         self.read(|db| {
             Box::pin(async move {
-                Ok(db
+                let mut jobs: Vec<ScheduledFunction> = db
                     .query::<ScheduledFunction>()
                     .collect()
                     .await?
                     .into_iter()
-                    .map(|job| {
-                        let job = job.into_inner();
-                        (job.name, job.state)
-                    })
-                    .collect())
+                    .map(|job| job.into_inner())
+                    .collect();
+                // A stable sort: the table's order (scheduling order) breaks ties.
+                jobs.sort_by(|a, b| a.scheduled_time.total_cmp(&b.scheduled_time));
+                Ok(jobs.into_iter().map(|job| (job.name, job.state)).collect())
             })
         })
         .await

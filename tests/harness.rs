@@ -79,6 +79,33 @@ mod todos {
         Ok(())
     }
 
+    #[procedure(mutation, internal)]
+    pub async fn early(_ctx: &MutationCtx<'_>) -> Result<()> {
+        Ok(())
+    }
+
+    /// Schedules the later job first: `scheduled_functions` lists by due time.
+    #[procedure(mutation)]
+    pub async fn plan(ctx: &MutationCtx<'_>) -> Result<()> {
+        let todos = create_todos_caller(ctx);
+        todos
+            .schedule()
+            .after(Duration::from_secs(7200))
+            .remind(1)
+            .await?;
+        todos
+            .schedule()
+            .after(Duration::from_secs(60))
+            .early()
+            .await?;
+        todos
+            .schedule()
+            .after(Duration::from_secs(7200))
+            .early()
+            .await?;
+        Ok(())
+    }
+
     #[procedure(query)]
     pub async fn done(ctx: &QueryCtx<'_>) -> Result<usize> {
         Ok(ctx
@@ -172,5 +199,23 @@ async fn endless_rescheduling_is_reported() -> Result<()> {
     t.mutation(todos::forever, ()).await?;
     let err = t.finish_all_scheduled_functions().await.unwrap_err();
     assert!(err.to_string().contains("scheduler rounds"), "{err}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn scheduled_functions_are_listed_oldest_due_first() -> Result<()> {
+    let t = TestRuntime::new()?;
+    t.mutation(todos::plan, ()).await?;
+    let names: Vec<String> = t
+        .scheduled_functions()
+        .await?
+        .into_iter()
+        .map(|(name, state)| {
+            assert_eq!(state, JobState::Pending);
+            name
+        })
+        .collect();
+    // Due in 60 s, then the two due in 2 h in the order they were scheduled.
+    assert_eq!(names, ["todos:early", "todos:remind", "todos:early"]);
     Ok(())
 }

@@ -588,3 +588,264 @@ async fn slow_requests_time_out_and_shutdown_is_graceful() {
     // And then nothing listens.
     assert!(reqwest::get(format!("{url}/api/query")).await.is_err());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bytes_are_refused_where_strings_and_ids_are_expected() {
+    use base64::Engine as _;
+    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+    let server = spawn().await;
+    // `{"$bytes": "aGk="}` is the bytes of "hi": not a string, as for Convex's v.string().
+    let r = post(
+        &server,
+        "/api/mutation",
+        json!({ "path": "app:add_note", "args": { "text": { "$bytes": b64("hi") } } }),
+        None,
+    )
+    .await;
+    assert_client_error(&r, 400, "invalid type: byte array, expected a string");
+    // Nor an id, as for v.id().
+    let r = post(
+        &server,
+        "/api/mutation",
+        json!({ "path": "app:add_note", "args": { "text": "hi" } }),
+        None,
+    )
+    .await;
+    assert_eq!(r.body["value"], "notes:1", "{r:?}");
+    let r = post(
+        &server,
+        "/api/query",
+        json!({ "path": "app:get_note", "args": { "id": { "$bytes": b64("notes:1") } } }),
+        None,
+    )
+    .await;
+    assert_client_error(&r, 400, "invalid type: byte array");
+    let r = post(
+        &server,
+        "/api/query",
+        json!({ "path": "app:get_note", "args": { "id": "notes:1" } }),
+        None,
+    )
+    .await;
+    assert_eq!(r.body["value"], "hi", "{r:?}");
+    // Nothing was written by the refused call.
+    let r = post(
+        &server,
+        "/api/query",
+        json!({ "path": "app:list_notes", "args": {} }),
+        None,
+    )
+    .await;
+    assert_eq!(r.body["value"], json!(["hi"]));
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queries_at_a_snapshot_of_query_ts_see_it_until_it_expires() {
+    let retention = Duration::from_millis(600);
+    let server = spawn_with(|b| b.snapshot_retention(retention)).await;
+    let add = |text: &'static str| {
+        let server = &server;
+        async move {
+            let r = post(
+                server,
+                "/api/mutation",
+                json!({ "path": "app:add_note", "args": { "text": text } }),
+                None,
+            )
+            .await;
+            assert_eq!(r.status, 200, "{r:?}");
+        }
+    };
+    let at = |ts: Json, path: &'static str| {
+        let server = &server;
+        async move {
+            post(
+                server,
+                "/api/query_at_ts",
+                json!({ "path": path, "args": [{}], "format": "convex_encoded_json", "ts": ts }),
+                None,
+            )
+            .await
+        }
+    };
+    add("before").await;
+    // The official client posts no body and reads `ts`.
+    let r = post_raw(&server, "/api/query_ts", "", None).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    let ts = r.body["ts"].clone();
+    assert!(ts.is_string(), "{r:?}");
+    add("after").await;
+
+    let r = at(ts.clone(), "app:list_notes").await;
+    assert_eq!(
+        r.body,
+        json!({ "status": "success", "value": ["before"], "logLines": [] })
+    );
+    let r = post(
+        &server,
+        "/api/query",
+        json!({ "path": "app:list_notes", "args": {} }),
+        None,
+    )
+    .await;
+    assert_eq!(r.body["value"], json!(["before", "after"]));
+    // Again, and from several requests at once: the same snapshot.
+    let (a, b) = tokio::join!(
+        at(ts.clone(), "app:list_notes"),
+        at(ts.clone(), "app:list_notes")
+    );
+    assert_eq!(a.body["value"], json!(["before"]), "{a:?}");
+    assert_eq!(b.body["value"], json!(["before"]), "{b:?}");
+    // A new snapshot sees both.
+    let r = post_raw(&server, "/api/query_ts", "", None).await;
+    assert_ne!(r.body["ts"], ts);
+    let r = at(r.body["ts"].clone(), "app:list_notes").await;
+    assert_eq!(r.body["value"], json!(["before", "after"]));
+
+    // Only public queries, and a clear error for a `ts` that is not one.
+    assert_client_error(&at(ts.clone(), "app:add_note").await, 400, "is a mutation");
+    assert_client_error(&at(ts.clone(), "app:secret").await, 404, "Could not find");
+    assert_client_error(
+        &at(json!("nope"), "app:list_notes").await,
+        400,
+        "must be a timestamp",
+    );
+    assert_client_error(
+        &at(json!(7), "app:list_notes").await,
+        400,
+        "must be a timestamp",
+    );
+    let r = post(
+        &server,
+        "/api/query_at_ts",
+        json!({ "path": "app:list_notes", "args": {} }),
+        None,
+    )
+    .await;
+    assert_client_error(&r, 400, "no \"ts\"");
+    // A token that was never handed out.
+    assert_client_error(
+        &at(json!("/////////38="), "app:list_notes").await,
+        400,
+        "no longer available",
+    );
+
+    // Once the retention is over, the snapshot is gone.
+    tokio::time::sleep(retention + Duration::from_millis(300)).await;
+    let r = at(ts, "app:list_notes").await;
+    assert_client_error(&r, 400, "no longer available");
+    assert_eq!(r.body["code"], "SnapshotExpired");
+    server.shutdown().await.unwrap();
+
+    // At most `max_snapshots` at once: a new one releases the oldest.
+    let server = spawn_with(|b| b.max_snapshots(1)).await;
+    let first = post_raw(&server, "/api/query_ts", "", None).await.body["ts"].clone();
+    let second = post_raw(&server, "/api/query_ts", "", None).await.body["ts"].clone();
+    let at = |ts: Json| {
+        let server = &server;
+        async move {
+            let body = json!({ "path": "app:list_notes", "args": {}, "ts": ts });
+            post(server, "/api/query_at_ts", body, None).await
+        }
+    };
+    assert_client_error(&at(first).await, 400, "at most 1 at once");
+    assert_eq!(at(second).await.status, 200);
+    server.shutdown().await.unwrap();
+}
+
+/// Sends `request` on a raw connection and reads until the server closes it.
+async fn raw_exchange(server: &convoke::http::RunningServer, request: &[u8]) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(server.local_addr())
+        .await
+        .unwrap();
+    stream.write_all(request).await.unwrap();
+    let mut out = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut out))
+        .await
+        .expect("the server closes the connection")
+        .unwrap();
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_framing_gets_a_bare_400_and_the_connection_is_closed() {
+    // hyper answers requests it cannot frame itself, before any handler runs: a 400 with
+    // an empty body, then it closes the connection (README, "HTTP").
+    let server = spawn().await;
+    for request in [
+        &b"POST /api/query HTTP/1.1\r\nhost: x\r\ncontent-length: abc\r\n\r\n{}"[..],
+        b"GARBAGE\r\n\r\n",
+        b"POST /api/query HTTP/1.1\r\nhost: x\r\ncontent-length: 2\r\ncontent-length: 3\r\n\r\n{}",
+    ] {
+        let response = raw_exchange(&server, request).await;
+        let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+        assert!(head.starts_with("HTTP/1.1 400 Bad Request"), "{response:?}");
+        assert!(
+            head.to_ascii_lowercase().contains("content-length: 0"),
+            "{response:?}"
+        );
+        assert_eq!(body, "", "{response:?}");
+    }
+    // Framed requests on a raw connection get the JSON answers.
+    let response = raw_exchange(
+        &server,
+        b"POST /api/query HTTP/1.1\r\nhost: x\r\nconnection: close\r\ncontent-length: 5\r\n\r\n{bad}",
+    )
+    .await;
+    assert!(response.starts_with("HTTP/1.1 400"), "{response:?}");
+    assert!(
+        response.contains("\"code\":\"BadJsonBody\""),
+        "{response:?}"
+    );
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_over_the_limit_gets_its_413_after_the_whole_upload() {
+    // A client that writes its whole body before it reads (as Node's `fetch` does) must
+    // read the 413, not a reset connection.
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = spawn_with(|b| b.body_limit(64 * 1024)).await;
+    let body = vec![b'x'; 4 << 20];
+    for declared in [true, false, true, false, true, false, true, false] {
+        let mut stream = tokio::net::TcpStream::connect(server.local_addr())
+            .await
+            .unwrap();
+        let head = if declared {
+            format!(
+                "POST /api/query HTTP/1.1\r\nhost: x\r\ncontent-length: {}\r\n\r\n",
+                body.len()
+            )
+        } else {
+            "POST /api/query HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\n".to_owned()
+        };
+        stream.write_all(head.as_bytes()).await.unwrap();
+        for chunk in body.chunks(64 * 1024) {
+            if declared {
+                stream
+                    .write_all(chunk)
+                    .await
+                    .expect("the upload goes through");
+            } else {
+                let framed = [format!("{:x}\r\n", chunk.len()).as_bytes(), chunk, b"\r\n"].concat();
+                stream
+                    .write_all(&framed)
+                    .await
+                    .expect("the upload goes through");
+            }
+        }
+        if !declared {
+            stream.write_all(b"0\r\n\r\n").await.unwrap();
+        }
+        let mut response = vec![0; 4096];
+        let n = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut response))
+            .await
+            .expect("an answer")
+            .expect("the answer is readable");
+        let response = String::from_utf8_lossy(&response[..n]);
+        assert!(response.starts_with("HTTP/1.1 413"), "{response:?}");
+    }
+    server.shutdown().await.unwrap();
+}

@@ -35,7 +35,8 @@ async fn the_official_convex_client_works_against_convoke() {
          (Node.js {version} found)"
     );
 
-    let server = spawn().await;
+    let snapshot_retention = Duration::from_secs(2);
+    let server = spawn_with(|b| b.auth(auth_config()).snapshot_retention(snapshot_retention)).await;
     let mut expired = claims("ada");
     expired["exp"] = json!(now() - 60);
     let mut child = Command::new(&node)
@@ -44,6 +45,10 @@ async fn the_official_convex_client_works_against_convoke() {
         .env("CONVOKE_URL", server.url())
         .env("CONVOKE_TOKEN", token("ada"))
         .env("CONVOKE_BAD_TOKEN", rs256("rsa1", &expired))
+        .env(
+            "CONVOKE_SNAPSHOT_MS",
+            snapshot_retention.as_millis().to_string(),
+        )
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

@@ -6,8 +6,10 @@
 //!
 //! Actions have no `db()`: they reach the database by calling queries and mutations.
 //!
-//! Today a [`Query`] scans its whole table (with filter, order and limits); indexes, index
-//! ranges and pagination are planned.
+//! A [`Query`] reads a range of one of its table's indexes (`with_index`, or the whole
+//! `by_creation_time` index), in either order, with a filter and limits (`take`, `first`,
+//! `unique`), or one page at a time (`paginate`, with cursors that never skip or repeat a
+//! document under concurrent writes).
 
 mod cursor;
 mod id;
@@ -27,7 +29,7 @@ pub use index::IndexRange;
 use index::{BY_CREATION_TIME, IndexKey, KeyRange};
 pub use schema::TableDefinition;
 pub use transaction::TransactionLimits;
-pub(crate) use transaction::{Database, Transaction};
+pub(crate) use transaction::{Database, RetainedSnapshot, Transaction};
 
 pub use crate::store::Order;
 use crate::store::{Document, StoreError};

@@ -62,6 +62,9 @@ pub(crate) struct Database {
 pub(crate) struct Transaction {
     db: Arc<Database>,
     snapshot: Timestamp,
+    /// A snapshot opened for several read transactions ([`Transaction::read_at`]): it is
+    /// released with its last holder, not with this transaction.
+    retained: Option<Arc<RetainedSnapshot>>,
     writable: bool,
     /// Whether the snapshot is exclusive ([`Storage::begin_exclusive`]).
     exclusive: bool,
@@ -157,6 +160,7 @@ impl Transaction {
         Transaction {
             db,
             snapshot,
+            retained: None,
             writable,
             exclusive: false,
             held: Mutex::new(Vec::new()),
@@ -176,6 +180,7 @@ impl Transaction {
         Ok(Transaction {
             db,
             snapshot: exclusive.snapshot,
+            retained: None,
             writable: true,
             exclusive: true,
             held: Mutex::new(held),
@@ -190,6 +195,21 @@ impl Transaction {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .push(held);
+    }
+
+    /// A read-only transaction at a snapshot opened earlier by [`RetainedSnapshot::open`],
+    /// which other transactions may read at too.
+    pub(crate) fn read_at(snapshot: Arc<RetainedSnapshot>) -> Self {
+        Transaction {
+            db: snapshot.db.clone(),
+            snapshot: snapshot.snapshot,
+            retained: Some(snapshot),
+            writable: false,
+            exclusive: false,
+            held: Mutex::new(Vec::new()),
+            state: Mutex::new(TxState::default()),
+            undo_len: AtomicUsize::new(0),
+        }
     }
 
     /// Counts one scheduled function against the transaction's scheduling limits.
@@ -506,12 +526,39 @@ impl Transaction {
 
 impl Drop for Transaction {
     fn drop(&mut self) {
-        self.db.store.release(self.snapshot);
+        if self.retained.is_none() {
+            self.db.store.release(self.snapshot);
+        }
         // Exclusivity (if any) ends after the snapshot.
         self.held
             .get_mut()
             .unwrap_or_else(PoisonError::into_inner)
             .clear();
+    }
+}
+
+/// A read snapshot kept open for several read-only transactions, one after the other or at
+/// once (`/api/query_at_ts`): opened with [`Storage::begin`], released when dropped.
+pub(crate) struct RetainedSnapshot {
+    db: Arc<Database>,
+    snapshot: Timestamp,
+}
+
+impl RetainedSnapshot {
+    /// Opens a read snapshot at the latest commit, and reads once at it: an engine that
+    /// takes its snapshot at the first read (PostgreSQL) takes it now.
+    pub(crate) async fn open(db: Arc<Database>) -> Result<Self, StoreError> {
+        let snapshot = db.store.begin(false);
+        let retained = RetainedSnapshot { db, snapshot };
+        let nothing = DocumentId::new(crate::scheduler::SCHEDULED_FUNCTIONS, 0);
+        retained.db.store.get(snapshot, &nothing).await?;
+        Ok(retained)
+    }
+}
+
+impl Drop for RetainedSnapshot {
+    fn drop(&mut self) {
+        self.db.store.release(self.snapshot);
     }
 }
 

@@ -21,6 +21,15 @@ pub const DEFAULT_BODY_LIMIT: usize = 8 << 20;
 /// included: 5 minutes.
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(300);
 
+/// How long a snapshot handed out by `POST /api/query_ts` stays readable by
+/// `POST /api/query_at_ts` by default: 30 seconds, the window Convex documents for
+/// `ConvexHttpClient.consistentQuery`.
+pub const DEFAULT_SNAPSHOT_RETENTION: Duration = Duration::from_secs(30);
+
+/// How many snapshots of `POST /api/query_ts` are kept open at once by default: 8. Opening
+/// one more releases the oldest first.
+pub const DEFAULT_MAX_SNAPSHOTS: usize = 8;
+
 /// Which browser origins may call the server (CORS).
 ///
 /// Requests that carry an `Origin` header from an allowed origin get
@@ -151,6 +160,8 @@ pub(crate) struct ServerConfig {
     pub(crate) request_timeout: Duration,
     pub(crate) cors: Cors,
     pub(crate) transformer: Transformer,
+    pub(crate) snapshot_retention: Duration,
+    pub(crate) max_snapshots: usize,
 }
 
 impl Default for ServerConfig {
@@ -162,6 +173,8 @@ impl Default for ServerConfig {
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             cors: Cors::any(),
             transformer: Transformer::new(),
+            snapshot_retention: DEFAULT_SNAPSHOT_RETENTION,
+            max_snapshots: DEFAULT_MAX_SNAPSHOTS,
         }
     }
 }

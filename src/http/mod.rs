@@ -9,6 +9,15 @@
 //! | `GET /api/query?path=..&args=..&format=..` | a public query (`args` is JSON) |
 //! | `POST /api/function` with `{"path", "args", "format"}` | a public procedure of any kind |
 //! | `POST /api/run/{module}/{fn}` with `{"args", "format"}` | the public procedure `module:fn` (`/api/run/items/queries/get` is `items/queries:get`) |
+//! | `POST /api/query_ts` | opens a read snapshot: `{"ts": "<token>"}` |
+//! | `POST /api/query_at_ts` with `{"path", "args", "format", "ts"}` | a public query, reading at the snapshot of `ts` |
+//!
+//! `/api/query_ts` and `/api/query_at_ts` are what `ConvexHttpClient.consistentQuery` calls:
+//! every query at one `ts` reads the same snapshot. A snapshot is held for
+//! [`ServerBuilder::snapshot_retention`] (30 s by default) and at most
+//! [`ServerBuilder::max_snapshots`] at once (8; a new one releases the oldest); a query at
+//! a snapshot no longer held gets 400 `SnapshotExpired`. On PostgreSQL a held snapshot is
+//! an open database transaction, with its pooled connection.
 //!
 //! `args` is an object (or any value the procedure takes), or a one-element array holding
 //! it, in Convex's JSON encoding (`{"$integer": ..}`, `{"$bytes": ..}`, `{"$float": ..}`).
@@ -24,6 +33,7 @@
 //! | 400 | `{"status": "error", "code", "errorMessage", "message"}` | malformed JSON, bad arguments, too deep a value, a wrong kind, a bad `format` |
 //! | 401 | same shape | a bad, expired or unverifiable token |
 //! | 404 | same shape | no public procedure at the path: `Could not find public function for '<path>'` (internal procedures included) |
+//! | 405 | same shape | a method the endpoint does not take (such as `GET /api/mutation`) |
 //! | 408, 413 | same shape | the request took too long; the body is over the limit |
 //! | 503 | same shape | the database cannot be reached (`StorageUnavailable`), or a conflicting mutation could not get its turn to re-run (`Overloaded`, with `Retry-After: 1`): try again later |
 //!
@@ -58,6 +68,7 @@ pub(crate) mod error;
 mod jwks;
 mod routes;
 mod shutdown;
+mod snapshots;
 mod wire;
 
 use std::future::Future;
@@ -69,7 +80,10 @@ use axum::Router;
 use tokio::net::{TcpListener, ToSocketAddrs};
 
 pub use auth::{AuthConfig, AuthError, AuthProvider};
-pub use config::{Cors, DEFAULT_BODY_LIMIT, DEFAULT_REQUEST_TIMEOUT};
+pub use config::{
+    Cors, DEFAULT_BODY_LIMIT, DEFAULT_MAX_SNAPSHOTS, DEFAULT_REQUEST_TIMEOUT,
+    DEFAULT_SNAPSHOT_RETENTION,
+};
 pub use error::{HttpError, STATUS_FUNCTION_FAILED};
 pub use shutdown::{RunningServer, shutdown_signal};
 
@@ -154,6 +168,26 @@ impl ServerBuilder {
         self
     }
 
+    /// How long a snapshot handed out by `POST /api/query_ts` stays readable by
+    /// `POST /api/query_at_ts` (default [`DEFAULT_SNAPSHOT_RETENTION`]); after that a query
+    /// at it is refused with 400 `SnapshotExpired`. While a snapshot is held, the
+    /// in-process engines keep the document versions it sees, and PostgreSQL keeps its
+    /// transaction and connection.
+    pub fn snapshot_retention(mut self, retention: Duration) -> Self {
+        self.config.snapshot_retention = retention;
+        self
+    }
+
+    /// How many snapshots of `POST /api/query_ts` are held at once (default
+    /// [`DEFAULT_MAX_SNAPSHOTS`]): opening one more releases the oldest. 0 turns
+    /// consistent queries off (every query at a snapshot is refused as expired). On
+    /// PostgreSQL each held snapshot keeps a connection of the pool: keep this well under
+    /// `PostgresConfig::max_connections` (16 by default), or other requests wait for one.
+    pub fn max_snapshots(mut self, max: usize) -> Self {
+        self.config.max_snapshots = max;
+        self
+    }
+
     /// Custom codecs applied to arguments (incoming) and results (outgoing), for clients
     /// that use them. Dates need none: [`Date`](crate::Date) is always understood.
     pub fn transformer(mut self, transformer: Transformer) -> Self {
@@ -176,11 +210,37 @@ impl ServerBuilder {
             request_timeout: config.request_timeout,
             cors: config.cors,
             transformer: config.transformer,
+            snapshots: snapshots::Snapshots::start(config.snapshot_retention, config.max_snapshots),
         });
         Ok(Server {
             router: routes::router(state),
         })
     }
+}
+
+/// For the fuzz targets: the arguments and the `ts` of a body, if it is accepted.
+#[cfg(any(test, feature = "fuzzing"))]
+pub(crate) fn fuzz_parse_body(data: &[u8]) -> Option<(crate::value::Value, Option<String>)> {
+    let request = wire::parse_body(data).ok()?;
+    let ts = match request.ts {
+        Some(serde_json::Value::String(ts)) => Some(ts),
+        _ => None,
+    };
+    Some((request.args, ts))
+}
+
+/// For the fuzz targets: a `ts` token's number, if it is one.
+#[cfg(any(test, feature = "fuzzing"))]
+pub(crate) fn fuzz_token(ts: &str) -> Option<u64> {
+    snapshots::decode_token(ts)
+}
+
+/// For the fuzz targets: the path parsers, on any text.
+#[cfg(any(test, feature = "fuzzing"))]
+pub(crate) fn fuzz_paths(text: &str) {
+    let _ = wire::path_from_url(text);
+    let _ = wire::canonical_path(text);
+    let _ = snapshots::decode_token(text);
 }
 
 impl Server {

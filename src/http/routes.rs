@@ -20,7 +20,9 @@ use futures::StreamExt;
 use super::auth::{AuthError, Authenticator};
 use super::config::Cors;
 use super::error::ApiError;
+use super::snapshots::{self, Snapshots};
 use super::wire::{self, Format};
+use crate::db::RetainedSnapshot;
 use crate::error::Error;
 use crate::procedure::{ProcedureKind, Visibility};
 use crate::remote::Transformer;
@@ -36,16 +38,19 @@ pub(crate) struct AppState {
     pub(crate) request_timeout: Duration,
     pub(crate) cors: Cors,
     pub(crate) transformer: Transformer,
+    pub(crate) snapshots: Arc<Snapshots>,
 }
 
 type Shared = Arc<AppState>;
 
 /// The router: `/api/query` (POST and GET), `/api/mutation`, `/api/action`,
-/// `/api/function` and `/api/run/{module}/{fn}`, with CORS preflights, and a JSON 404 and
-/// 405 for anything else.
+/// `/api/function`, `/api/run/{module}/{fn}`, `/api/query_ts` and `/api/query_at_ts`, with
+/// CORS preflights, and a JSON 404 and 405 for anything else.
 pub(crate) fn router(state: Shared) -> Router {
     Router::new()
         .route("/api/query", post(query).get(query_get).options(preflight))
+        .route("/api/query_ts", post(query_ts).options(preflight))
+        .route("/api/query_at_ts", post(query_at_ts).options(preflight))
         .route("/api/mutation", post(mutation).options(preflight))
         .route("/api/action", post(action).options(preflight))
         .route("/api/function", post(function).options(preflight))
@@ -79,6 +84,105 @@ async fn run_by_url(
     request: Request,
 ) -> Response {
     post_call(&state, request, None, Some(path)).await
+}
+
+/// `POST /api/query_ts`: opens a snapshot, `{"ts": "<token>"}`. The body, if any, is
+/// ignored (read under the limit all the same).
+async fn query_ts(State(state): State<Shared>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    respond(&state, &parts, async {
+        if let Err(e) = read_body(body, &parts.headers, state.body_limit).await {
+            return e.into_response();
+        }
+        let snapshot = match state.runtime.retain_snapshot().await {
+            Ok(snapshot) => snapshot,
+            Err(error) => return snapshot_failed(&error),
+        };
+        let ts = state.snapshots.hold(snapshot);
+        wire::json_response(StatusCode::OK, &serde_json::json!({ "ts": ts }))
+    })
+    .await
+}
+
+/// A snapshot could not be opened: the database is unreachable (503) or failed (500).
+fn snapshot_failed(error: &Error) -> Response {
+    if let Some(refused) = ApiError::before_running(error) {
+        return refused.into_response();
+    }
+    tracing::error!(target: "convoke::http", error = %error, "could not open a snapshot");
+    ApiError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "SnapshotFailed",
+        "the server could not open a snapshot",
+    )
+    .into_response()
+}
+
+/// `POST /api/query_at_ts` with `{"path", "args", "format", "ts"}`: a public query at the
+/// snapshot of `ts`.
+async fn query_at_ts(State(state): State<Shared>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    respond(&state, &parts, async {
+        let body = match read_body(body, &parts.headers, state.body_limit).await {
+            Ok(body) => body,
+            Err(e) => return e.into_response(),
+        };
+        let request = match wire::parse_body(&body) {
+            Ok(request) => request,
+            Err(e) => return e.into_response(),
+        };
+        let Some(path) = request.path else {
+            return ApiError::bad_request(
+                "MissingPath",
+                "the request body has no \"path\": name the query, e.g. \"messages:list\"",
+            )
+            .into_response();
+        };
+        let snapshot = match snapshot_of(&state.snapshots, request.ts.as_ref()) {
+            Ok(snapshot) => snapshot,
+            Err(e) => return e.into_response(),
+        };
+        let kind = Some(ProcedureKind::Query);
+        let headers = &parts.headers;
+        let (args, format) = (request.args, request.format);
+        call(&state, kind, &path, args, format, headers, Some(snapshot)).await
+    })
+    .await
+}
+
+/// The snapshot a `ts` names, or why there is none.
+fn snapshot_of(
+    snapshots: &Snapshots,
+    ts: Option<&serde_json::Value>,
+) -> Result<Arc<RetainedSnapshot>, ApiError> {
+    let token = match ts {
+        None => {
+            return Err(ApiError::bad_request(
+                "MissingTimestamp",
+                "the request body has no \"ts\": get one from POST /api/query_ts",
+            ));
+        }
+        Some(serde_json::Value::String(ts)) => snapshots::decode_token(ts),
+        Some(_) => None,
+    };
+    let Some(token) = token else {
+        return Err(ApiError::bad_request(
+            "BadTimestamp",
+            "\"ts\" must be a timestamp from POST /api/query_ts (a base64 string)",
+        ));
+    };
+    snapshots.get(token).ok_or_else(|| {
+        ApiError::bad_request(
+            "SnapshotExpired",
+            format!(
+                "the snapshot of this \"ts\" is no longer available: the server keeps the \
+                 snapshots of POST /api/query_ts for {:.3} s, at most {} at once; get a new \
+                 one (with a new ConvexHttpClient, for consistentQuery)",
+                snapshots.retention().as_secs_f64(),
+                snapshots.max()
+            ),
+        )
+    })
 }
 
 async fn preflight(State(state): State<Shared>, request: Request) -> Response {
@@ -137,7 +241,16 @@ async fn post_call(
                 }
             },
         };
-        call(state, kind, &path, request.args, request.format, &parts.headers).await
+        call(
+            state,
+            kind,
+            &path,
+            request.args,
+            request.format,
+            &parts.headers,
+            None,
+        )
+        .await
     })
     .await
 }
@@ -187,6 +300,7 @@ async fn query_get(State(state): State<Shared>, request: Request) -> Response {
                     args,
                     format,
                     &parts.headers,
+                    None,
                 )
                 .await
             }
@@ -196,8 +310,20 @@ async fn query_get(State(state): State<Shared>, request: Request) -> Response {
     .await
 }
 
-/// Reads the body, refusing more than `limit` bytes with 413 (at once when the declared
-/// length says so).
+/// How much of a body over the limit is read and thrown away before the 413 is sent, at
+/// most: 64 MiB, for at most [`DRAIN_TIME`].
+const MAX_DRAIN: u64 = 64 << 20;
+
+/// How long draining a body over the limit may take, at most.
+const DRAIN_TIME: Duration = Duration::from_secs(10);
+
+/// Reads the body, refusing more than `limit` bytes with 413.
+///
+/// A body over the limit is read to its end (up to [`MAX_DRAIN`] bytes more) before the
+/// answer goes out: a client such as Node's `fetch` reads the response only once its upload
+/// is through, and a server that answers and closes with the upload still arriving makes
+/// the kernel reset the connection, so the client would see `EPIPE` or `ECONNRESET`
+/// instead of the 413.
 async fn read_body(body: Body, headers: &HeaderMap, limit: usize) -> Result<Bytes, ApiError> {
     let too_large = || {
         ApiError::new(
@@ -210,7 +336,13 @@ async fn read_body(body: Body, headers: &HeaderMap, limit: usize) -> Result<Byte
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
+    let mut stream = body.into_data_stream();
     if declared.is_some_and(|len| len > limit as u64) {
+        drain(
+            &mut stream,
+            declared.map(|len| len.saturating_sub(limit as u64)),
+        )
+        .await;
         return Err(too_large());
     }
     let unreadable = |e: axum::Error| {
@@ -219,11 +351,11 @@ async fn read_body(body: Body, headers: &HeaderMap, limit: usize) -> Result<Byte
             format!("could not read the request body: {e}"),
         )
     };
-    let mut stream = body.into_data_stream();
     let Some(first) = stream.next().await.transpose().map_err(unreadable)? else {
         return Ok(Bytes::new());
     };
     if first.len() > limit {
+        drain(&mut stream, None).await;
         return Err(too_large());
     }
     // Most bodies arrive in one chunk: keep it as it is.
@@ -235,6 +367,7 @@ async fn read_body(body: Body, headers: &HeaderMap, limit: usize) -> Result<Byte
     let mut next = Some(second);
     while let Some(chunk) = next {
         if all.len() + chunk.len() > limit {
+            drain(&mut stream, None).await;
             return Err(too_large());
         }
         all.extend_from_slice(&chunk);
@@ -243,8 +376,27 @@ async fn read_body(body: Body, headers: &HeaderMap, limit: usize) -> Result<Byte
     Ok(Bytes::from(all))
 }
 
-/// Authenticates, checks that `path` is a public procedure of the endpoint's kind, runs it,
-/// and answers in Convex's format.
+/// Reads and drops the rest of a body over the limit: at most [`MAX_DRAIN`] bytes for at
+/// most [`DRAIN_TIME`], and nothing when the declared rest (`over`) is larger than that,
+/// since the connection is then closed with the upload unfinished anyway.
+async fn drain(stream: &mut axum::body::BodyDataStream, over: Option<u64>) {
+    if over.is_some_and(|over| over > MAX_DRAIN) {
+        return;
+    }
+    let read = async {
+        let mut drained = 0u64;
+        while let Some(Ok(chunk)) = stream.next().await {
+            drained += chunk.len() as u64;
+            if drained > MAX_DRAIN {
+                return;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(DRAIN_TIME, read).await;
+}
+
+/// Authenticates, checks that `path` is a public procedure of the endpoint's kind, runs it
+/// (a query at `snapshot` if one is given), and answers in Convex's format.
 async fn call(
     state: &AppState,
     kind: Option<ProcedureKind>,
@@ -252,6 +404,7 @@ async fn call(
     args: Value,
     format: Format,
     headers: &HeaderMap,
+    snapshot: Option<Arc<RetainedSnapshot>>,
 ) -> Response {
     let identity = match state.auth.authenticate(headers).await {
         Ok(identity) => identity,
@@ -286,20 +439,13 @@ async fn call(
     } else {
         args
     };
-    let outcome = match identity {
-        Some(identity) => {
-            state
-                .runtime
-                .with_identity(identity)
-                .run_value_logged(Some(info.kind), &path, args)
-                .await
-        }
-        None => {
-            state
-                .runtime
-                .run_value_logged(Some(info.kind), &path, args)
-                .await
-        }
+    let runtime = match identity {
+        Some(identity) => state.runtime.with_identity(identity),
+        None => state.runtime.clone(),
+    };
+    let outcome = match snapshot {
+        Some(snapshot) => runtime.run_query_at_logged(snapshot, &path, args).await,
+        None => runtime.run_value_logged(Some(info.kind), &path, args).await,
     };
     let encode = |value: Value| format.encode(&state.transformer.serialize(value));
     match outcome.result {
@@ -346,7 +492,8 @@ async fn not_found(State(state): State<Shared>, request: Request) -> Response {
         StatusCode::NOT_FOUND,
         "NotFound",
         "no such endpoint: the API is POST /api/query, /api/mutation, /api/action, \
-         /api/function, /api/run/{module}/{function} and GET /api/query",
+         /api/function, /api/run/{module}/{function}, /api/query_ts, /api/query_at_ts \
+         and GET /api/query",
     )
     .into_response();
     state.cors.apply(request.headers(), response)

@@ -44,6 +44,8 @@ pub(crate) struct CallRequest {
     pub(crate) path: Option<String>,
     pub(crate) args: Value,
     pub(crate) format: Format,
+    /// `ts` (`/api/query_at_ts`): the snapshot token, as sent.
+    pub(crate) ts: Option<Json>,
 }
 
 /// The fields of a POST body; others (such as the official client's `componentPath`) are
@@ -53,6 +55,7 @@ struct RawBody {
     path: Option<Json>,
     args: Option<Json>,
     format: Option<Json>,
+    ts: Option<Json>,
 }
 
 /// Parses a POST body. `path` is required unless the URL names the procedure
@@ -105,7 +108,12 @@ pub(crate) fn parse_body(body: &[u8]) -> Result<CallRequest, ApiError> {
         }
     };
     let args = decode_args(raw.args)?;
-    Ok(CallRequest { path, args, format })
+    Ok(CallRequest {
+        path,
+        args,
+        format,
+        ts: raw.ts,
+    })
 }
 
 /// Decodes `args`: an object (or any value), a one-element array holding it, or nothing

@@ -10,7 +10,7 @@
 //! first) and [`PostgresStore`] (a PostgreSQL database shared by many processes, which
 //! checks serializability itself).
 
-mod document_json;
+pub(crate) mod document_json;
 mod memory;
 mod postgres;
 mod sqlite;

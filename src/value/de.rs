@@ -469,8 +469,30 @@ impl<'de> Deserializer<'de> for Value {
         visitor.visit_unit()
     }
 
+    fn deserialize_char<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, ValueError> {
+        self.deserialize_string(visitor)
+    }
+
+    fn deserialize_str<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, ValueError> {
+        self.deserialize_string(visitor)
+    }
+
+    /// Strings (and so ids) come only from `String` values: serde's string visitors would
+    /// also take UTF-8 bytes, which Convex's `v.string()` and `v.id()` refuse.
+    fn deserialize_string<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, ValueError> {
+        match self {
+            Value::String(s) => visitor.visit_string(s),
+            bytes @ Value::Bytes(_) => Err(bytes.invalid_type(&visitor)),
+            other => other.deserialize_any(visitor),
+        }
+    }
+
+    fn deserialize_identifier<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, ValueError> {
+        self.deserialize_string(visitor)
+    }
+
     forward_to_deserialize_any! {
-        bool char str string identifier
+        bool
     }
 }
 
@@ -684,5 +706,34 @@ impl<'de> de::VariantAccess<'de> for VariantDeserializer {
                 &"struct variant",
             )),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    #[test]
+    fn bytes_are_not_strings() {
+        let bytes = || Value::Bytes(b"hi".to_vec());
+        let err = from_value::<String>(bytes()).unwrap_err().to_string();
+        assert!(
+            err.contains("byte array") && err.contains("string"),
+            "{err}"
+        );
+        assert!(from_value::<char>(Value::Bytes(b"h".to_vec())).is_err());
+        assert!(from_value::<crate::db::DocumentId>(Value::Bytes(b"teams:1".to_vec())).is_err());
+        // Inside structures too, and as a map value.
+        let mut object = Object::new();
+        object.insert("k".to_owned(), bytes());
+        assert!(from_value::<BTreeMap<String, String>>(Value::Object(object)).is_err());
+        // Strings and bytes still read as themselves.
+        assert_eq!(
+            from_value::<String>(Value::String("hi".into())).unwrap(),
+            "hi"
+        );
+        assert_eq!(from_value::<Vec<u8>>(bytes()).unwrap(), b"hi".to_vec());
+        assert_eq!(from_value::<Value>(bytes()).unwrap(), bytes());
     }
 }

@@ -100,6 +100,17 @@ pub async fn list_notes(ctx: &QueryCtx<'_>) -> Result<Vec<String>> {
     Ok(notes.into_iter().map(|n| n.into_inner().text).collect())
 }
 
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GetNote {
+    pub id: Id<Note>,
+}
+
+/// The text of one note (`Id` arguments: strings, never bytes).
+#[procedure(query)]
+pub async fn get_note(ctx: &QueryCtx<'_>, args: GetNote) -> Result<Option<String>> {
+    Ok(ctx.db().get(args.id).await?.map(|n| n.into_inner().text))
+}
+
 /// An action: adds a note through a mutation, reads the notes through a query.
 #[procedure(action)]
 pub async fn add_and_count(ctx: &ActionCtx, args: NewNote) -> Result<usize> {

@@ -180,4 +180,46 @@ await check("requests shaped like the Nuxt module's helpers", async () => {
   assert.deepEqual((await response.json()).value.at, { __crpc: 1, t: "$date", v: 1700086400000 });
 });
 
+await check("consistentQuery reads one snapshot (/api/query_ts, /api/query_at_ts)", async () => {
+  const consistent = new ConvexHttpClient(url, { logger: false });
+  const before = await consistent.consistentQuery(api.app.list_notes, {});
+  await client.mutation(api.app.add_note, { text: "after the snapshot" });
+  // The same client keeps its snapshot: the new note is not in it.
+  assert.deepEqual(await consistent.consistentQuery(api.app.list_notes, {}), before);
+  assert.equal(await consistent.consistentQuery(api.app.add, { a: 1, b: 2 }), 3n);
+  // Plain queries, and a new client's snapshot, see it.
+  const now = await consistent.query(api.app.list_notes, {});
+  assert.deepEqual(now, [...before, "after the snapshot"]);
+  const fresh = new ConvexHttpClient(url, { logger: false });
+  assert.deepEqual(await fresh.consistentQuery(api.app.list_notes, {}), now);
+  // Once the server's retention (set by tests/http_interop.rs) is over: a clear error.
+  await new Promise((resolve) => setTimeout(resolve, Number(process.env.CONVOKE_SNAPSHOT_MS) + 500));
+  const error = await rejects(consistent.consistentQuery(api.app.list_notes, {}));
+  assert.match(error.message, /no longer available/);
+  assert.match(error.message, /SnapshotExpired/);
+});
+
+await check("a body over the 8 MiB limit shows its 413 to fetch and ConvexHttpClient", async () => {
+  // fetch reads the response only once its upload is through: the server must read the
+  // body to its end before it answers (a reset connection shows up as EPIPE). Many tries,
+  // since the failure depended on timing.
+  const big = "x".repeat(9 << 20);
+  for (let i = 0; i < 10; i++) {
+    const response = await fetch(`${url}/api/query`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ path: "app:echo", args: { big } }),
+    });
+    assert.equal(response.status, 413, `try ${i}`);
+    const body = await response.json();
+    assert.equal(body.code, "RequestTooLarge", `try ${i}`);
+  }
+  for (let i = 0; i < 4; i++) {
+    const error = await rejects(client.query(api.app.echo, { big }));
+    assert.match(error.message, /larger than the server's limit of 8388608 bytes/, `try ${i}`);
+  }
+  // The server still serves.
+  assert.equal(await client.query(api.app.add, { a: 1, b: 1 }), 2n);
+});
+
 console.log(`interop: ${checks} checks passed`);

@@ -22,6 +22,15 @@ impl Kind {
             Kind::Action => "action",
         }
     }
+
+    /// The kind with its article: "a query", "a mutation", "an action".
+    pub(crate) fn with_article(self) -> &'static str {
+        match self {
+            Kind::Query => "a query",
+            Kind::Mutation => "a mutation",
+            Kind::Action => "an action",
+        }
+    }
 }
 
 /// The attribute's options, checked.
@@ -84,8 +93,8 @@ pub(crate) fn parse(attr: TokenStream) -> syn::Result<Options> {
                         fail(syn::Error::new(
                             path.span(),
                             format!(
-                                "a procedure has one kind: it is already a {}",
-                                first.as_str()
+                                "a procedure has one kind: it is already {}",
+                                first.with_article()
                             ),
                         ));
                     } else {

@@ -192,8 +192,8 @@ fn marker(model: &Procedure<'_>) -> TokenStream {
         },
     );
     let doc = format!(
-        "The procedure [`{ident}()`](fn@{ident}): a {} registered as `{export_name}` in this module.",
-        model.kind.as_str()
+        "The procedure [`{ident}()`](fn@{ident}): {} registered as `{export_name}` in this module.",
+        model.kind.with_article()
     );
     let kind_impl = match model.kind {
         Kind::Query => quote! {

@@ -135,8 +135,8 @@ impl<'f> Procedure<'f> {
                 errors.push(
                     sig.paren_token.span.join(),
                     format!(
-                        "a {} takes its context, `{ctx_written}`, as its first parameter: `async fn {}(ctx: {ctx_written})`",
-                        kind.as_str(),
+                        "{} takes its context, `{ctx_written}`, as its first parameter: `async fn {}(ctx: {ctx_written})`",
+                        kind.with_article(),
                         sig.ident,
                     ),
                 );
@@ -271,16 +271,16 @@ fn check_context(ty: &Type, kind: Kind, ctx_name: &str, ctx_written: &str, error
             errors.push_spanned(
                 ty,
                 format!(
-                    "the first parameter of a {} must be `{ctx_written}`, not `&{other}`: declare it as `#[procedure({other_kind})]` or change the context",
-                    kind.as_str(),
+                    "the first parameter of {} must be `{ctx_written}`, not `&{other}`: declare it as `#[procedure({other_kind})]` or change the context",
+                    kind.with_article(),
                 ),
             );
         }
         _ => errors.push_spanned(
             ty,
             format!(
-                "the first parameter of a {} must be its context, `{ctx_written}`",
-                kind.as_str()
+                "the first parameter of {} must be its context, `{ctx_written}`",
+                kind.with_article()
             ),
         ),
     }
