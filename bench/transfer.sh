@@ -3,7 +3,7 @@
 # direct SQL) in release, prints its table, and rewrites the generated part of
 # docs/performance-contention.md (between the transfer-results markers).
 #
-#   bench/transfer.sh                              # the full run (about 17 minutes)
+#   bench/transfer.sh                              # the full run (about 16 minutes)
 #   CONVOKE_TRANSFER_SECS=5 bench/transfer.sh      # shorter timed runs, noisier figures
 #
 # Settings (environment): CONVOKE_TRANSFER_ACCOUNTS (default 100000), CONVOKE_TRANSFER_SECS
@@ -17,8 +17,18 @@ doc=docs/performance-contention.md
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 
+# What is measured: the commit checked out when the run starts (the build happens then).
+rev=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+if ! git diff --quiet HEAD -- src macros benches Cargo.toml Cargo.lock 2>/dev/null; then
+  rev="$rev + uncommitted changes"
+fi
+rustc_version=$(rustc --version 2>/dev/null || echo "rustc unknown")
+started=$(date -u '+%Y-%m-%d %H:%M UTC')
+
 # The table goes to stdout (captured), progress lines to stderr (the terminal).
 cargo bench --bench transfer | tee "$out"
+
+stamp="Measured $started (start of the run) at commit $rev, $rustc_version, \`cargo bench --bench transfer\` (release)."
 
 if [ "${CONVOKE_TRANSFER_NO_WRITE:-0}" = 1 ]; then
   exit 0
@@ -27,13 +37,6 @@ if ! grep -q '^<!-- transfer-results:begin -->$' "$out"; then
   echo "bench/transfer.sh: no results in the bench's output; $doc left alone" >&2
   exit 1
 fi
-
-rev=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
-if ! git diff --quiet HEAD -- src benches Cargo.toml 2>/dev/null; then
-  rev="$rev + uncommitted changes"
-fi
-rustc_version=$(rustc --version 2>/dev/null || echo "rustc unknown")
-stamp="Measured $(date -u '+%Y-%m-%d %H:%M UTC') at commit $rev, $rustc_version, \`cargo bench --bench transfer\` (release)."
 
 python3 - "$doc" "$out" "$stamp" <<'PY'
 import re, sys
