@@ -1490,7 +1490,15 @@ impl Statements {
                      u_tbl text[], u_num bigint[], u_time double precision[], u_fields text[],
                      i_tbl text[], i_num bigint[], i_time double precision[], i_fields text[],
                      e_tbl text[], e_idx text[], e_key bytea[], e_num bigint[]
-                 ) RETURNS text LANGUAGE plpgsql AS $apply$
+                 ) RETURNS text LANGUAGE plpgsql
+                 -- The conflict check must read `commit_keys` through its index on `seq`
+                 -- (the commits since the snapshot: a few rows), never scan the whole
+                 -- table (every key committed in the retention window). PL/pgSQL switches
+                 -- to generic plans after a few calls, and a generic or unanalyzed
+                 -- estimate of `seq > snapshot` can pick a full scan: sequential scans are
+                 -- counted out (every statement here has an index to use).
+                 SET enable_seqscan = off
+                 AS $apply$
                  DECLARE
                      hit text;
                      this_commit bigint;
