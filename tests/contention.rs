@@ -311,6 +311,21 @@ fn engines(test: &str) -> Vec<Engine> {
     engines
 }
 
+/// Starts an increment of `id` on `handle` (from a probe, outside the runtime's threads);
+/// its outcome arrives on the returned channel.
+fn interfere(
+    handle: &tokio::runtime::Handle,
+    rt: &Runtime,
+    id: Id<Counter>,
+) -> std::sync::mpsc::Receiver<Result<i64>> {
+    let rt = rt.clone();
+    let (done, wait) = std::sync::mpsc::channel();
+    handle.spawn(async move {
+        let _ = done.send(rt.mutation(procs::increment, id).await);
+    });
+    wait
+}
+
 /// Runs `tasks` tasks each calling `call` `per_task` times; every call must succeed.
 async fn hammer<T, F, Fut>(tasks: usize, per_task: usize, call: F) -> Vec<T>
 where
@@ -473,11 +488,7 @@ async fn a_mutation_that_keeps_conflicting_runs_exclusively_at_its_third_run() -
         let got_in_during_run_3 = Arc::new(Mutex::new(None));
         let seen = got_in_during_run_3.clone();
         *PROBE.lock().unwrap() = Some(Arc::new(Box::new(move |run: u32| {
-            let rt = interferer.clone();
-            let (done, wait) = std::sync::mpsc::channel();
-            handle.spawn(async move {
-                let _ = done.send(rt.mutation(procs::increment, id).await);
-            });
+            let wait = interfere(&handle, &interferer, id);
             if run < 3 {
                 // Runs 1 and 2 are optimistic: the other increment commits meanwhile.
                 wait.recv()
@@ -576,11 +587,7 @@ async fn a_wait_past_max_wait_is_an_overload_error() -> Result<()> {
     let handle = tokio::runtime::Handle::current();
     let interferer = rt.clone();
     *PROBE.lock().unwrap() = Some(Arc::new(Box::new(move |_run: u32| {
-        let rt = interferer.clone();
-        let (done, wait) = std::sync::mpsc::channel();
-        handle.spawn(async move {
-            let _ = done.send(rt.mutation(procs::increment, id).await);
-        });
+        let wait = interfere(&handle, &interferer, id);
         wait.recv()
             .expect("interferer")
             .expect("interfering increment");

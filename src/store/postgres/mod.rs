@@ -897,6 +897,16 @@ impl PostgresStore {
             .map_err(|e| Self::failed(&mut tx, e))
     }
 
+    /// Registers `tx` under a new handle, the number its operations name it by.
+    fn open_transaction(&self, tx: OpenTransaction) -> Timestamp {
+        let handle = self.next_handle.fetch_add(1, AtomicOrdering::Relaxed);
+        self.open
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(handle, Arc::new(tokio::sync::Mutex::new(tx)));
+        handle
+    }
+
     /// Opens a transaction that holds the commit lock (see [`Storage::begin_exclusive`]):
     /// it waits for the batch being committed, by this or any process, and then no other
     /// commit is made until it ends.
@@ -923,19 +933,14 @@ impl PostgresStore {
                 self.config.schema
             )));
         };
-        let handle = self.next_handle.fetch_add(1, AtomicOrdering::Relaxed);
-        let tx = OpenTransaction {
+        let handle = self.open_transaction(OpenTransaction {
             writable: true,
             exclusive: true,
             connection: Some(connection),
             snapshot_commit: Some(commit),
             failed: None,
             allocated: HashSet::new(),
-        };
-        self.open
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(handle, Arc::new(tokio::sync::Mutex::new(tx)));
+        });
         // The lock is the transaction's: it ends with its COMMIT or ROLLBACK.
         Ok(Exclusive {
             snapshot: handle,
@@ -1747,20 +1752,14 @@ impl Storage for PostgresStore {
     }
 
     fn begin(&self, writable: bool) -> Timestamp {
-        let handle = self.next_handle.fetch_add(1, AtomicOrdering::Relaxed);
-        let tx = OpenTransaction {
+        self.open_transaction(OpenTransaction {
             writable,
             exclusive: false,
             connection: None,
             snapshot_commit: None,
             failed: None,
             allocated: HashSet::new(),
-        };
-        self.open
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(handle, Arc::new(tokio::sync::Mutex::new(tx)));
-        handle
+        })
     }
 
     fn begin_exclusive(&self) -> StoreFuture<'_, Result<Exclusive, StoreError>> {
