@@ -6,9 +6,13 @@
 //! transaction layer ([`crate::db`]) sits on top and is the same for every engine.
 //!
 //! Engines: [`MemoryStore`] (in-memory, for tests and examples), [`SqliteStore`]
-//! (durable, in a data directory: the in-memory engine with every commit written to SQLite
-//! first) and [`PostgresStore`] (a PostgreSQL database shared by many processes, which
-//! checks serializability itself).
+//! (durable, in a data directory: the in-memory engine with commits written to SQLite in
+//! groups, each acknowledged once it is on disk) and [`PostgresStore`] (a PostgreSQL
+//! database shared by many processes, which checks serializability itself).
+//!
+//! A transaction that conflicted repeatedly runs in an exclusive snapshot
+//! ([`Storage::begin_exclusive`]): no other transaction commits until its commit is
+//! ordered, so it cannot conflict again.
 
 pub(crate) mod document_json;
 mod memory;

@@ -19,6 +19,11 @@
 //!   does not conflict, an insert into it does), and the order of commits is the order of
 //!   serialization. PostgreSQL's own serialization failures and deadlocks, should a
 //!   statement meet one, are conflicts too: the runtime re-runs the mutation.
+//! - **Exclusive transactions** (`Storage::begin_exclusive`, for a mutation that conflicted
+//!   twice) run on a connection of their own in `READ COMMITTED`: they take the same
+//!   advisory lock first, then read the latest commit number, so they see every commit and
+//!   no process commits until their own `COMMIT`, which follows `apply_commit` on that
+//!   connection.
 //!
 //! Layout, in a schema of its own (`convoke` unless configured):
 //!
@@ -119,7 +124,8 @@ impl PostgresConfig {
     }
 }
 
-/// The PostgreSQL engine. See the [module documentation](self).
+/// The PostgreSQL engine: one database shared by any number of runtime processes, with
+/// the same transaction model as the in-process engines.
 ///
 /// ```no_run
 /// use convoke::{Runtime, store::PostgresStore};
