@@ -333,7 +333,8 @@ impl MemoryStore {
     }
 
     /// See [`Storage::begin`]: a snapshot at the latest commit if `writable`, else at the
-    /// latest durable commit (the same without persistence: see [`SqliteStore`](super::SqliteStore) for when they differ).
+    /// latest durable commit (the same without persistence: see
+    /// [`SqliteStore`](super::SqliteStore) for when they differ).
     pub fn begin(&self, writable: bool) -> Timestamp {
         // Lock order is state, then snapshots: `begin` takes only the snapshot lock. A commit
         // that computed its oldest snapshot before this registration still keeps the versions
