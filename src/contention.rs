@@ -141,12 +141,24 @@ impl<'a> Attempts<'a> {
         }
     }
 
+    /// The transaction of the first run, optimistic, opened at once; `None` after the
+    /// first run: then [`Attempts::begin`] opens the next.
+    pub(crate) fn first(&mut self, db: &Arc<Database>) -> Option<Transaction> {
+        if self.runs > 0 {
+            return None;
+        }
+        self.runs = 1;
+        Some(Transaction::begin(db.clone(), true))
+    }
+
     /// Opens the transaction of the next run: optimistic at first, in the lane after one
     /// conflict, exclusive after two.
     pub(crate) async fn begin(&mut self, db: &Arc<Database>) -> Result<Transaction> {
+        if let Some(tx) = self.first(db) {
+            return Ok(tx);
+        }
         self.runs += 1;
         match self.runs {
-            1 => Ok(Transaction::begin(db.clone(), true)),
             2 => {
                 let lane = self.lanes.lane.clone();
                 let turn = self

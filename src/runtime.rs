@@ -792,7 +792,13 @@ impl Runtime {
         let db = &self.inner.db;
         let mut attempts = Attempts::new(&self.inner.lanes, path, self.inner.max_mutation_attempts);
         loop {
-            let tx = attempts.begin(db).await?;
+            // The first run's transaction opens at once. Later runs wait for their turn, in a
+            // boxed future: kept out of this one, it does not make every call's future
+            // larger (to allocate and to move) for the sake of the contended path.
+            let tx = match attempts.first(db) {
+                Some(tx) => tx,
+                None => Box::pin(attempts.begin(db)).await?,
+            };
             // Each attempt logs into a sink of its own: the lines of an attempt that
             // conflicted and runs again are dropped, as in Convex.
             let env = CallEnv {

@@ -503,7 +503,8 @@ impl Transaction {
         if let Some(limit) = state.limit {
             return Err(limit);
         }
-        if !self.writable {
+        // Nothing to commit, nothing to wait for.
+        if !self.writable || (state.writes.is_empty() && self.db.store.is_durable(self.snapshot)) {
             return Ok(self.snapshot);
         }
         let reads = if state.writes.is_empty() {

@@ -595,6 +595,10 @@ impl Storage for MemoryStore {
         StoreFuture::boxed(async move { Ok(MemoryStore::begin_exclusive(self).await) })
     }
 
+    fn is_durable(&self, snapshot: Timestamp) -> bool {
+        snapshot <= self.durable()
+    }
+
     fn release(&self, snapshot: Timestamp) {
         MemoryStore::release(self, snapshot)
     }

@@ -532,6 +532,15 @@ pub trait Storage: Send + Sync + 'static {
     /// share must hold back every process's (PostgreSQL takes its commit lock).
     fn begin_exclusive(&self) -> StoreFuture<'_, Result<Exclusive, StoreError>>;
 
+    /// Whether every commit `snapshot` shows is durable, so that a transaction that read it
+    /// and wrote nothing may return without asking the engine. The default, `true`, is right
+    /// for an engine whose snapshots show durable commits only; one with group commit says
+    /// `false` while a writable snapshot shows a commit not yet on disk.
+    fn is_durable(&self, snapshot: Timestamp) -> bool {
+        let _ = snapshot;
+        true
+    }
+
     /// Releases a snapshot opened by [`Storage::begin`] or [`Storage::begin_exclusive`]
     /// (after its commit, or instead).
     fn release(&self, snapshot: Timestamp);

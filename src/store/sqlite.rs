@@ -569,6 +569,10 @@ impl Storage for SqliteStore {
         StoreFuture::boxed(async move { Ok(self.memory.begin_exclusive().await) })
     }
 
+    fn is_durable(&self, snapshot: Timestamp) -> bool {
+        Storage::is_durable(&self.memory, snapshot)
+    }
+
     fn release(&self, snapshot: Timestamp) {
         self.memory.release(snapshot)
     }
