@@ -150,11 +150,13 @@ pub enum Error {
     /// The document store refused an operation.
     #[error(transparent)]
     Store(#[from] StoreError),
-    /// A remote call failed in the HTTP layer: the server refused the request (bad token,
-    /// unknown procedure...), the procedure failed there with a non-user error, or the
-    /// server could not be reached. (A user error of a remote procedure is [`Error::User`].)
+    /// A call to a procedure on another server failed outside the procedure: the server
+    /// refused the request (bad token, unknown procedure...), the procedure failed there
+    /// with a non-user error, or the server could not be reached. (A user error of a remote
+    /// procedure is [`Error::User`], as in-process.) The transport's own error is inside
+    /// the [`RemoteFailure`].
     #[error(transparent)]
-    Http(#[from] crate::http::HttpError),
+    Remote(RemoteFailure),
 }
 
 impl Error {
@@ -247,15 +249,16 @@ impl Error {
         matches!(self, Error::Panicked { .. })
     }
 
-    /// Whether a remote call failed in the HTTP layer (see [`Error::Http`]).
-    pub fn is_http(&self) -> bool {
-        matches!(self, Error::Http(_))
+    /// Whether a call to another server failed outside the procedure (see
+    /// [`Error::Remote`]).
+    pub fn is_remote(&self) -> bool {
+        matches!(self, Error::Remote(_))
     }
 
-    /// The HTTP layer's error, if a remote call failed there.
-    pub fn as_http(&self) -> Option<&crate::http::HttpError> {
+    /// The failure of a call to another server, if this is one.
+    pub fn as_remote(&self) -> Option<&RemoteFailure> {
         match self {
-            Error::Http(e) => Some(e),
+            Error::Remote(e) => Some(e),
             _ => None,
         }
     }
@@ -263,7 +266,112 @@ impl Error {
     /// Whether a server refused a remote call's credentials (HTTP 401): what the remote
     /// caller retries once with a refreshed token.
     pub fn is_unauthorized(&self) -> bool {
-        self.as_http()
-            .is_some_and(crate::http::HttpError::is_unauthorized)
+        self.as_remote().is_some_and(RemoteFailure::is_unauthorized)
+    }
+}
+
+/// How a call to a procedure on another server failed, outside the procedure itself: carried
+/// by [`Error::Remote`].
+///
+/// The core does not know the transport: a `RemoteFailure` holds the transport's own error
+/// (with the `remote` feature, a [`remote::RemoteError`](crate::remote::RemoteError)), the
+/// HTTP status when a server answered, and the server's error code. The predicates cover
+/// what callers decide on; [`downcast_ref`](RemoteFailure::downcast_ref) reaches the rest.
+///
+/// ```
+/// use convoke::{Error, RemoteFailure};
+///
+/// #[derive(Debug, thiserror::Error)]
+/// #[error("the gateway said no")]
+/// struct Refused;
+///
+/// let err = Error::Remote(RemoteFailure::new(Refused).with_status(401));
+/// assert!(err.is_unauthorized());
+/// assert_eq!(err.to_string(), "the gateway said no");
+/// assert!(err.as_remote().unwrap().downcast_ref::<Refused>().is_some());
+/// ```
+#[derive(Debug)]
+pub struct RemoteFailure {
+    status: Option<u16>,
+    code: Option<String>,
+    timeout: bool,
+    source: Box<dyn std::error::Error + Send + Sync>,
+}
+
+impl RemoteFailure {
+    /// A failure described by a transport's error.
+    pub fn new(source: impl std::error::Error + Send + Sync + 'static) -> RemoteFailure {
+        RemoteFailure {
+            status: None,
+            code: None,
+            timeout: false,
+            source: Box::new(source),
+        }
+    }
+
+    /// The HTTP status the server answered with.
+    pub fn with_status(mut self, status: u16) -> RemoteFailure {
+        self.status = Some(status);
+        self
+    }
+
+    /// The server's error code, such as `"Unauthenticated"` or `"FunctionNotFound"`.
+    pub fn with_code(mut self, code: impl Into<String>) -> RemoteFailure {
+        self.code = Some(code.into());
+        self
+    }
+
+    /// Marks the failure as a timeout.
+    pub fn with_timeout(mut self) -> RemoteFailure {
+        self.timeout = true;
+        self
+    }
+
+    /// The HTTP status of a refused request, if a server answered one.
+    pub fn status(&self) -> Option<u16> {
+        self.status
+    }
+
+    /// The server's error code, if it sent one.
+    pub fn code(&self) -> Option<&str> {
+        self.code.as_deref()
+    }
+
+    /// Whether the server refused the request's credentials (HTTP 401).
+    pub fn is_unauthorized(&self) -> bool {
+        self.status == Some(401)
+    }
+
+    /// Whether the server has no public procedure at the requested path: HTTP 404, or the
+    /// code `"FunctionNotFound"` (an internal procedure, refused before any request).
+    pub fn is_not_found(&self) -> bool {
+        self.status == Some(404) || self.code() == Some("FunctionNotFound")
+    }
+
+    /// Whether the call timed out: on the client, or on the server (HTTP 408).
+    pub fn is_timeout(&self) -> bool {
+        self.timeout || self.status == Some(408)
+    }
+
+    /// The transport's error.
+    pub fn get_ref(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+        &*self.source
+    }
+
+    /// The transport's error as `E`, if it is one.
+    pub fn downcast_ref<E: std::error::Error + 'static>(&self) -> Option<&E> {
+        self.source.downcast_ref::<E>()
+    }
+}
+
+impl std::fmt::Display for RemoteFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(&self.source, f)
+    }
+}
+
+impl std::error::Error for RemoteFailure {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source.source()
     }
 }

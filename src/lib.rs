@@ -62,6 +62,7 @@
 //!
 //! The README says what works and what is planned.
 #![deny(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(rust_2018_idioms, unreachable_pub)]
 
 mod caller;
@@ -69,35 +70,47 @@ mod contention;
 mod ctx;
 pub mod db;
 mod error;
+#[cfg(feature = "http")]
+#[cfg_attr(docsrs, doc(cfg(feature = "http")))]
 pub mod http;
 pub mod matrix;
 mod middleware;
 mod procedure;
 mod registry;
+#[cfg(feature = "remote")]
+#[cfg_attr(docsrs, doc(cfg(feature = "remote")))]
 pub mod remote;
 mod runtime;
 pub mod scheduler;
 pub mod store;
 pub mod testing;
 pub mod value;
+pub mod wire;
 
 pub use caller::{Call, ScheduleTime};
 pub use contention::Contention;
 pub use ctx::{ActionCtx, Auth, LogLevel, MutationCtx, QueryCtx, UserIdentity};
 pub use db::{Doc, Id, Table};
-pub use error::{Error, Result};
+pub use error::{Error, RemoteFailure, Result};
 pub use middleware::{CallContext, CallInfo, Middleware, Validate, ValidationError};
 pub use procedure::{
     ActionProcedure, Handler, MutationProcedure, Procedure, ProcedureFuture, ProcedureKind,
     QueryProcedure, Visibility,
 };
 pub use registry::{ProcedureInfo, procedures};
-pub use remote::Date;
 pub use runtime::{Logged, Runtime, RuntimeBuilder};
 pub use scheduler::ScheduledFunctionId;
+pub use value::Date;
 
-// The README's examples, compiled and run as doctests (`cargo test --doc`).
-#[cfg(doctest)]
+// The README's examples, compiled and run as doctests (`cargo test --doc`), with the
+// default features they are written for.
+#[cfg(all(
+    doctest,
+    feature = "sqlite",
+    feature = "postgres",
+    feature = "http",
+    feature = "remote"
+))]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
 
@@ -238,7 +251,7 @@ pub use convoke_macros::module;
 /// (`TeamMember` gives `team_member`).
 pub use convoke_macros::Table;
 
-#[cfg(any(test, feature = "fuzzing"))]
+#[cfg(all(feature = "http", any(test, feature = "fuzzing")))]
 #[doc(hidden)]
 pub mod fuzz;
 

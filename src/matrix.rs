@@ -1,35 +1,23 @@
 //! The call matrix, as sealed capability traits.
 //!
-//! | caller context | root query | root mutation | root action | `actions()` | `schedule()` |
-//! |---|---|---|---|---|---|
-//! | [`QueryCtx`]    | yes, same transaction | no | no | no | no |
-//! | [`MutationCtx`] | yes, same transaction | yes, savepoint of the same transaction | no | no | yes |
-//! | [`ActionCtx`]   | yes, own transaction | yes, own transaction, re-run on conflict | no | yes | yes |
-//! | [`RemoteCtx`], [`LazyCaller`] (HTTP) | public only | public only | no | public only | no |
+#![doc = include_str!("../docs/call-matrix.md")]
 //!
 //! Every generated caller method carries one of these traits as a bound on its context type,
-//! so a forbidden call is a compile error with a message that names the cell, e.g.
-//! `a mutation cannot be called from a query context`. Internal procedures additionally
-//! require [`CallInternal`], which only in-process contexts have: the remote contexts call
-//! public procedures only.
+//! so a forbidden call is a compile error with a message that names the cell. Internal
+//! procedures additionally require [`CallInternal`], which only in-process contexts have.
 //!
-//! The traits are sealed: only convoke's contexts implement them.
+//! The traits are sealed: only convoke's contexts implement them, the in-process ones next
+//! to the contexts (`ctx/dispatch.rs`) and the remote ones (`RemoteCtx`, `LazyCaller`, with
+//! the `remote` feature) next to the remote caller (`remote/matrix.rs`).
 
 use crate::caller::{Call, ScheduleTime};
-use crate::ctx::{ActionCtx, MutationCtx, QueryCtx};
-use crate::procedure::{
-    ActionProcedure, MutationProcedure, Procedure, ProcedureKind, QueryProcedure,
-};
-use crate::remote::{LazyCaller, RemoteCtx};
+use crate::procedure::{ActionProcedure, MutationProcedure, Procedure, QueryProcedure};
 use crate::scheduler::ScheduledFunctionId;
 
-mod sealed {
+/// The seal: implemented by convoke's contexts only.
+pub(crate) mod sealed {
+    #[allow(unreachable_pub)] // the sealed-trait pattern: public, in a private module
     pub trait Sealed {}
-    impl Sealed for crate::QueryCtx<'_> {}
-    impl Sealed for crate::MutationCtx<'_> {}
-    impl Sealed for crate::ActionCtx {}
-    impl Sealed for crate::remote::RemoteCtx {}
-    impl Sealed for crate::remote::LazyCaller {}
 }
 
 /// A context that can call queries: every context (remote ones: public queries only).
@@ -124,180 +112,4 @@ pub trait ScheduleQuery: sealed::Sealed {
         when: ScheduleTime,
         args: P::Args,
     ) -> Call<'_, ScheduledFunctionId>;
-}
-
-impl CallInternal for QueryCtx<'_> {}
-impl CallInternal for MutationCtx<'_> {}
-impl CallInternal for ActionCtx {}
-
-impl CallQuery for QueryCtx<'_> {
-    fn call_query<P: QueryProcedure>(&self, args: P::Args) -> Call<'_, P::Output> {
-        match self.env.nested_depth::<P>(self.depth) {
-            Ok(depth) => Call::new(async move {
-                let ctx = QueryCtx::new(self.tx, self.env, depth);
-                P::run(&ctx, args).await
-            }),
-            Err(e) => Call::ready(Err(e)),
-        }
-    }
-}
-
-impl CallQuery for MutationCtx<'_> {
-    fn call_query<P: QueryProcedure>(&self, args: P::Args) -> Call<'_, P::Output> {
-        match self.env.nested_depth::<P>(self.depth) {
-            Ok(depth) => Call::new(async move {
-                let ctx = QueryCtx::new(self.tx, self.env, depth);
-                P::run(&ctx, args).await
-            }),
-            Err(e) => Call::ready(Err(e)),
-        }
-    }
-}
-
-impl CallMutation for MutationCtx<'_> {
-    fn call_mutation<P: MutationProcedure>(&self, args: P::Args) -> Call<'_, P::Output> {
-        match self.env.nested_depth::<P>(self.depth) {
-            Ok(depth) => Call::new(async move {
-                let savepoint = self.tx.savepoint();
-                let ctx = MutationCtx::new(self.tx, self.env, depth);
-                let result = P::run(&ctx, args).await;
-                match &result {
-                    Ok(_) => savepoint.release(),
-                    Err(_) => savepoint.roll_back(),
-                }
-                result
-            }),
-            Err(e) => Call::ready(Err(e)),
-        }
-    }
-}
-
-impl Schedule for MutationCtx<'_> {
-    /// Writes the job in this mutation's transaction: it exists only if the mutation (and
-    /// the savepoint of every enclosing nested mutation) commits.
-    fn schedule_call<P: Procedure>(
-        &self,
-        when: ScheduleTime,
-        args: P::Args,
-    ) -> Call<'_, ScheduledFunctionId> {
-        match crate::scheduler::encode_args(P::path(), &args) {
-            Ok(args) => Call::new(crate::scheduler::schedule_in_transaction(
-                &self.env.runtime,
-                self.tx,
-                P::path(),
-                args,
-                when,
-            )),
-            Err(e) => Call::ready(Err(e)),
-        }
-    }
-
-    /// Cancels in this mutation's transaction: the cancel takes effect if it commits.
-    fn cancel_scheduled(&self, id: ScheduledFunctionId) -> Call<'_, ()> {
-        let now = self.env.runtime.scheduler().now_ms();
-        Call::new(async move {
-            crate::scheduler::cancel_job(self.tx, &id, now).await?;
-            Ok(())
-        })
-    }
-}
-
-impl CallQuery for ActionCtx {
-    fn call_query<P: QueryProcedure>(&self, args: P::Args) -> Call<'_, P::Output> {
-        match crate::ctx::nested_depth::<P>(&self.runtime, self.depth) {
-            Ok(depth) => Call::new(self.runtime.execute_query::<P>(
-                args,
-                self.identity.clone(),
-                depth,
-                self.logs.clone(),
-            )),
-            Err(e) => Call::ready(Err(e)),
-        }
-    }
-}
-
-impl CallMutation for ActionCtx {
-    fn call_mutation<P: MutationProcedure>(&self, args: P::Args) -> Call<'_, P::Output> {
-        match crate::ctx::nested_depth::<P>(&self.runtime, self.depth) {
-            Ok(depth) => Call::new(self.runtime.execute_mutation::<P>(
-                args,
-                self.identity.clone(),
-                depth,
-                self.logs.clone(),
-            )),
-            Err(e) => Call::ready(Err(e)),
-        }
-    }
-}
-
-impl CallAction for ActionCtx {
-    fn call_action<P: ActionProcedure>(&self, args: P::Args) -> Call<'_, P::Output> {
-        match crate::ctx::nested_depth::<P>(&self.runtime, self.depth) {
-            Ok(depth) => Call::new(self.runtime.execute_action::<P>(
-                args,
-                self.identity.clone(),
-                depth,
-                self.logs.clone(),
-            )),
-            Err(e) => Call::ready(Err(e)),
-        }
-    }
-}
-
-impl Schedule for ActionCtx {
-    /// Writes the job at once, in a transaction of its own.
-    fn schedule_call<P: Procedure>(
-        &self,
-        when: ScheduleTime,
-        args: P::Args,
-    ) -> Call<'_, ScheduledFunctionId> {
-        match crate::scheduler::encode_args(P::path(), &args) {
-            Ok(args) => Call::new(self.runtime.schedule_from_action(P::path(), args, when)),
-            Err(e) => Call::ready(Err(e)),
-        }
-    }
-
-    /// Cancels at once, in a transaction of its own.
-    fn cancel_scheduled(&self, id: ScheduledFunctionId) -> Call<'_, ()> {
-        Call::new(async move { self.runtime.cancel_from_action(&id).await })
-    }
-}
-
-// The remote contexts: public queries, mutations and actions over HTTP. No `CallInternal`
-// (internal procedures are in-process only) and no `Schedule`.
-
-impl CallQuery for RemoteCtx {
-    fn call_query<P: QueryProcedure>(&self, args: P::Args) -> Call<'_, P::Output> {
-        self.call_typed::<P>(ProcedureKind::Query, args)
-    }
-}
-
-impl CallMutation for RemoteCtx {
-    fn call_mutation<P: MutationProcedure>(&self, args: P::Args) -> Call<'_, P::Output> {
-        self.call_typed::<P>(ProcedureKind::Mutation, args)
-    }
-}
-
-impl CallAction for RemoteCtx {
-    fn call_action<P: ActionProcedure>(&self, args: P::Args) -> Call<'_, P::Output> {
-        self.call_typed::<P>(ProcedureKind::Action, args)
-    }
-}
-
-impl CallQuery for LazyCaller {
-    fn call_query<P: QueryProcedure>(&self, args: P::Args) -> Call<'_, P::Output> {
-        self.call_typed::<P>(ProcedureKind::Query, args)
-    }
-}
-
-impl CallMutation for LazyCaller {
-    fn call_mutation<P: MutationProcedure>(&self, args: P::Args) -> Call<'_, P::Output> {
-        self.call_typed::<P>(ProcedureKind::Mutation, args)
-    }
-}
-
-impl CallAction for LazyCaller {
-    fn call_action<P: ActionProcedure>(&self, args: P::Args) -> Call<'_, P::Output> {
-        self.call_typed::<P>(ProcedureKind::Action, args)
-    }
 }

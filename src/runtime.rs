@@ -233,6 +233,8 @@ impl Runtime {
     /// # std::fs::remove_dir_all(&dir).ok();
     /// # Ok::<(), convoke::Error>(())
     /// ```
+    #[cfg(feature = "sqlite")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
     pub fn open(dir: impl AsRef<std::path::Path>) -> Result<Runtime> {
         Runtime::builder()
             .storage(crate::store::SqliteStore::open(dir)?)
@@ -255,6 +257,8 @@ impl Runtime {
     /// [`PostgresStore`]: crate::store::PostgresStore
     /// [`PostgresStore::with_config`]: crate::store::PostgresStore::with_config
     /// [`StoreError::Unavailable`]: crate::store::StoreError::Unavailable
+    #[cfg(feature = "postgres")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
     pub fn postgres(url: &str) -> Result<Runtime> {
         Runtime::builder()
             .storage(crate::store::PostgresStore::connect(url)?)
@@ -649,6 +653,7 @@ impl Runtime {
     /// Opens a read snapshot at the latest commit, kept until the last clone of the
     /// returned handle is dropped, for queries run later with
     /// [`run_query_at_logged`](Runtime::run_query_at_logged) (`/api/query_ts`).
+    #[cfg_attr(not(feature = "http"), allow(dead_code))] // the HTTP API's query_at_ts reads at a retained snapshot
     pub(crate) async fn retain_snapshot(&self) -> Result<Arc<RetainedSnapshot>> {
         Ok(Arc::new(
             RetainedSnapshot::open(self.inner.db.clone()).await?,
@@ -657,6 +662,7 @@ impl Runtime {
 
     /// Runs the query at `path` by name, like [`run_value_logged`](Runtime::run_value_logged),
     /// but reading at `snapshot` rather than at the latest commit (`/api/query_at_ts`).
+    #[cfg_attr(not(feature = "http"), allow(dead_code))] // the HTTP API's query_at_ts reads at a retained snapshot
     pub(crate) async fn run_query_at_logged(
         &self,
         snapshot: Arc<RetainedSnapshot>,

@@ -12,8 +12,8 @@ use std::sync::{Arc, Mutex};
 
 use app::{Add, Event, NewNote, Num, create_app_caller};
 use convoke::remote::{
-    CallerFactory, Codec, FetchOptions, HeaderMap, RemoteCtx, Token, Transformer, fetch_action,
-    fetch_mutation, fetch_query,
+    CallerFactory, Codec, FetchOptions, HeaderMap, RemoteCtx, RemoteError, Token, Transformer,
+    fetch_action, fetch_mutation, fetch_query,
 };
 use convoke::value::{Value, ValueError};
 use convoke::{Date, Error};
@@ -80,7 +80,7 @@ async fn generated_callers_work_over_http() -> convoke::Result<()> {
     // Other failures are HTTP-layer errors; internals stay redacted.
     let err = app.crash().await.unwrap_err();
     assert!(
-        err.as_http().is_some_and(|e| e.is_function_failed()),
+        RemoteError::of(&err).is_some_and(RemoteError::is_function_failed),
         "{err:?}"
     );
     assert!(err.to_string().contains("Server Error"));
@@ -99,7 +99,10 @@ async fn generated_callers_work_over_http() -> convoke::Result<()> {
 
     // A server that is gone: a transport error, not a panic.
     let err = app.add(Add { a: 1, b: 1 }).await.unwrap_err();
-    assert!(err.as_http().is_some_and(|e| e.is_transport()), "{err:?}");
+    assert!(
+        RemoteError::of(&err).is_some_and(RemoteError::is_transport),
+        "{err:?}"
+    );
     Ok(())
 }
 
@@ -349,7 +352,10 @@ async fn fetch_functions_with_options_and_verbose_logs() -> convoke::Result<()> 
     let err = fetch_query(&url, "app:secret", json!({}), options.clone())
         .await
         .unwrap_err();
-    assert!(err.as_http().is_some_and(|e| e.is_not_found()), "{err:?}");
+    assert!(
+        RemoteError::of(&err).is_some_and(RemoteError::is_not_found),
+        "{err:?}"
+    );
     assert!(
         err.to_string()
             .contains("Could not find public function for 'app:secret'")
@@ -357,7 +363,10 @@ async fn fetch_functions_with_options_and_verbose_logs() -> convoke::Result<()> 
     let err = fetch_query(&url, app::secret, (), FetchOptions::default())
         .await
         .unwrap_err();
-    assert!(err.as_http().is_some_and(|e| e.is_not_found()), "{err:?}");
+    assert!(
+        RemoteError::of(&err).is_some_and(RemoteError::is_not_found),
+        "{err:?}"
+    );
     let err = fetch_mutation(&url, "app:join_team", json!({ "n": 11 }), options)
         .await
         .unwrap_err();
@@ -441,7 +450,10 @@ async fn dates_round_trip_and_custom_codecs_compose_with_them() -> convoke::Resu
         .add(Add { a: 1, b: 2 })
         .await
         .unwrap_err();
-    assert!(err.as_http().is_some_and(|e| e.is_bad_request()), "{err:?}");
+    assert!(
+        RemoteError::of(&err).is_some_and(RemoteError::is_bad_request),
+        "{err:?}"
+    );
     server.shutdown().await.unwrap();
 
     // The same codec on both ends: int64s travel as `$bigint`, dates as `$date`.

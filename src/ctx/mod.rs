@@ -1,6 +1,7 @@
 //! The three contexts a procedure runs with, and the caller's identity.
 
 mod auth;
+mod dispatch;
 mod log;
 
 use std::fmt;

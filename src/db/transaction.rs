@@ -199,6 +199,7 @@ impl Transaction {
 
     /// A read-only transaction at a snapshot opened earlier by [`RetainedSnapshot::open`],
     /// which other transactions may read at too.
+    #[cfg_attr(not(feature = "http"), allow(dead_code))] // the HTTP API's query_at_ts reads at a retained snapshot
     pub(crate) fn read_at(snapshot: Arc<RetainedSnapshot>) -> Self {
         Transaction {
             db: snapshot.db.clone(),
@@ -548,6 +549,7 @@ pub(crate) struct RetainedSnapshot {
 impl RetainedSnapshot {
     /// Opens a read snapshot at the latest commit, and reads once at it: an engine that
     /// takes its snapshot at the first read (PostgreSQL) takes it now.
+    #[cfg_attr(not(feature = "http"), allow(dead_code))] // the HTTP API's query_at_ts reads at a retained snapshot
     pub(crate) async fn open(db: Arc<Database>) -> Result<Self, StoreError> {
         let snapshot = db.store.begin(false);
         let retained = RetainedSnapshot { db, snapshot };

@@ -308,13 +308,13 @@ impl Authenticator {
         config: &AuthConfig,
         development: bool,
         client: reqwest::Client,
-    ) -> Result<Self, super::HttpError> {
+    ) -> Result<Self, super::ServerError> {
         let mut providers = Vec::new();
         for provider in &config.providers {
             let keys = match &provider.keys {
                 Keys::Hs256(secret) => {
                     if !development {
-                        return Err(super::HttpError::Config(format!(
+                        return Err(super::ServerError::Config(format!(
                             "the auth provider '{}' uses HS256, which is for development only: \
                              set `development(true)` on the server, or use an RS256/ES256 key set",
                             provider.issuer
@@ -452,7 +452,7 @@ fn same_issuer(configured: &str, token: &str) -> bool {
     configured.trim_end_matches('/') == token.trim_end_matches('/')
 }
 
-fn check_jwks_url(url: &str) -> Result<(), super::HttpError> {
+fn check_jwks_url(url: &str) -> Result<(), super::ServerError> {
     if url.starts_with("http://") {
         return Ok(());
     }
@@ -460,12 +460,12 @@ fn check_jwks_url(url: &str) -> Result<(), super::HttpError> {
         return if cfg!(feature = "tls") {
             Ok(())
         } else {
-            Err(super::HttpError::Config(format!(
+            Err(super::ServerError::Config(format!(
                 "the JWKS URL {url} uses https, which needs convoke's `tls` feature"
             )))
         };
     }
-    Err(super::HttpError::Config(format!(
+    Err(super::ServerError::Config(format!(
         "the JWKS URL {url} must start with http:// or https://"
     )))
 }

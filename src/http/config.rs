@@ -9,9 +9,9 @@ use axum::http::header::{
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
 
-use super::HttpError;
+use super::ServerError;
 use super::auth::AuthConfig;
-use crate::remote::Transformer;
+use crate::wire::Transformer;
 
 /// The default request body limit: 8 MiB. A larger body is refused with 413 before it is
 /// parsed.
@@ -67,7 +67,7 @@ impl Cors {
 
     /// Only these origins (`https://app.example.com`). Fails on a value that cannot be a
     /// header.
-    pub fn origins<I, S>(origins: I) -> Result<Cors, HttpError>
+    pub fn origins<I, S>(origins: I) -> Result<Cors, ServerError>
     where
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
@@ -75,8 +75,9 @@ impl Cors {
         let origins = origins
             .into_iter()
             .map(|o| {
-                HeaderValue::from_str(o.as_ref().trim_end_matches('/'))
-                    .map_err(|_| HttpError::Config(format!("invalid CORS origin {:?}", o.as_ref())))
+                HeaderValue::from_str(o.as_ref().trim_end_matches('/')).map_err(|_| {
+                    ServerError::Config(format!("invalid CORS origin {:?}", o.as_ref()))
+                })
             })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Cors {

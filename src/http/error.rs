@@ -1,84 +1,27 @@
-//! Errors of the HTTP layer: [`HttpError`] for callers and servers, and the error responses
-//! the server answers with.
+//! Errors of the HTTP server: [`ServerError`] for setting one up and running it, and the
+//! error responses the server answers with.
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
 use super::auth::AuthError;
-use super::wire;
+use super::respond;
 use crate::error::Error;
-use crate::value::ValueError;
+use crate::wire::{WireError, response};
 
-/// Convex's status code for "the function ran and failed": the body is a normal
-/// `{"status": "error", ..}` response. The official clients treat it like 200.
-pub const STATUS_FUNCTION_FAILED: u16 = 560;
-
-/// What can go wrong in the HTTP layer: calling a server (the remote caller and
-/// `fetch_*`), or setting one up.
+/// What can go wrong setting up or running the HTTP server.
 ///
-/// A procedure's own failure is not an `HttpError`: a user error returned by a remote
-/// procedure comes back as [`Error::User`](crate::Error::User), with its data, exactly as
-/// in-process. Calls return [`convoke::Error`](crate::Error), which wraps this type as
-/// [`Error::Http`](crate::Error::Http).
+/// A procedure's failure is not a `ServerError`: it is answered to the client (see the
+/// [module documentation](super)).
 ///
 /// ```
-/// use convoke::http::HttpError;
-/// let err = HttpError::Status {
-///     status: 401,
-///     code: Some("Unauthenticated".into()),
-///     message: "the auth token has expired".into(),
-/// };
-/// assert!(err.is_unauthorized());
-/// assert_eq!(err.status(), Some(401));
+/// use convoke::http::{Cors, ServerError};
+/// let err: ServerError = Cors::origins(["not a url\n"]).unwrap_err();
+/// assert!(err.is_config());
 /// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum HttpError {
-    /// The server refused the request (a 4xx or 5xx status other than 560): bad input, an
-    /// unknown or internal procedure, a bad token (401), a timeout.
-    #[error("{message} (HTTP {status})")]
-    Status {
-        /// The HTTP status code.
-        status: u16,
-        /// The server's error code, such as `"Unauthenticated"` or `"FunctionNotFound"`.
-        code: Option<String>,
-        /// The server's message.
-        message: String,
-    },
-    /// The procedure ran on the server and failed with an error that is not a user error
-    /// (its message is redacted unless the server runs in development mode).
-    #[error("'{path}' failed on the server: {message}")]
-    FunctionFailed {
-        /// The procedure's path.
-        path: String,
-        /// The server's message.
-        message: String,
-    },
-    /// The request could not be sent, or no complete response came back.
-    #[error("request to {url} failed: {source}")]
-    Transport {
-        /// The URL called.
-        url: String,
-        /// What failed.
-        #[source]
-        source: reqwest::Error,
-    },
-    /// The server answered something that is not a Convex HTTP API response.
-    #[error("invalid response from {url}: {reason}")]
-    InvalidResponse {
-        /// The URL called.
-        url: String,
-        /// What was wrong with it.
-        reason: String,
-    },
-    /// A deployment URL that cannot be used.
-    #[error("invalid deployment URL '{url}': {reason}")]
-    InvalidUrl {
-        /// The URL given.
-        url: String,
-        /// Why it cannot be used.
-        reason: String,
-    },
+pub enum ServerError {
     /// The server could not listen on its address.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -92,87 +35,28 @@ pub enum HttpError {
     #[error("the HTTP server failed: {0}")]
     Serve(#[source] std::io::Error),
     /// The server's configuration is not usable (e.g. an HS256 provider outside
-    /// development mode).
+    /// development mode, a bad CORS origin).
     #[error("invalid HTTP server configuration: {0}")]
     Config(String),
-    /// Auth: a provider's keys could not be loaded, or a token was refused.
+    /// Auth: a provider's keys could not be loaded.
     #[error(transparent)]
     Auth(#[from] AuthError),
-    /// Arguments or results could not be converted to or from Convex values.
-    #[error(transparent)]
-    Value(#[from] ValueError),
 }
 
-impl HttpError {
-    /// The HTTP status of a refused request, if this is one.
-    pub fn status(&self) -> Option<u16> {
-        match self {
-            HttpError::Status { status, .. } => Some(*status),
-            _ => None,
-        }
-    }
-
-    /// Whether the server refused the request's credentials (HTTP 401), or a token was
-    /// refused locally.
-    pub fn is_unauthorized(&self) -> bool {
-        match self {
-            HttpError::Status { status, .. } => *status == 401,
-            HttpError::Auth(e) => e.is_invalid_token(),
-            _ => false,
-        }
-    }
-
-    /// Whether the server has no public procedure at the requested path (HTTP 404).
-    pub fn is_not_found(&self) -> bool {
-        matches!(self, HttpError::Status { status: 404, .. })
-    }
-
-    /// Whether the server refused the request as malformed or invalid (HTTP 400 or 413).
-    pub fn is_bad_request(&self) -> bool {
-        matches!(
-            self,
-            HttpError::Status {
-                status: 400 | 413,
-                ..
-            }
-        )
-    }
-
-    /// Whether the procedure failed on the server with an error other than a user error.
-    pub fn is_function_failed(&self) -> bool {
-        matches!(self, HttpError::FunctionFailed { .. })
-    }
-
-    /// Whether the request could not be sent or answered (connection refused, timeout...).
-    pub fn is_transport(&self) -> bool {
-        matches!(self, HttpError::Transport { .. })
-    }
-
-    /// Whether the request timed out: on the client, or on the server (HTTP 408).
-    pub fn is_timeout(&self) -> bool {
-        match self {
-            HttpError::Transport { source, .. } => source.is_timeout(),
-            HttpError::Status { status, .. } => *status == 408,
-            _ => false,
-        }
-    }
-
-    /// Whether the answer was not a Convex HTTP API response.
-    pub fn is_invalid_response(&self) -> bool {
-        matches!(self, HttpError::InvalidResponse { .. })
-    }
-
-    /// Whether this is an auth error (see [`AuthError`]).
-    pub fn is_auth(&self) -> bool {
-        matches!(self, HttpError::Auth(_))
-    }
-
-    /// Whether the configuration was refused, or the server could not start or run.
+impl ServerError {
+    /// Whether the configuration was refused, or the server could not listen.
     pub fn is_config(&self) -> bool {
-        matches!(
-            self,
-            HttpError::Config(_) | HttpError::Bind { .. } | HttpError::InvalidUrl { .. }
-        )
+        matches!(self, ServerError::Config(_) | ServerError::Bind { .. })
+    }
+
+    /// Whether an auth provider could not be set up (see [`AuthError`]).
+    pub fn is_auth(&self) -> bool {
+        matches!(self, ServerError::Auth(_))
+    }
+
+    /// Whether the server stopped with an I/O error.
+    pub fn is_serve(&self) -> bool {
+        matches!(self, ServerError::Serve(_))
     }
 }
 
@@ -250,19 +134,25 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = serde_json::json!({
-            "status": "error",
-            "code": self.code,
-            "errorMessage": self.message,
-            "message": self.message,
-            "logLines": [],
-        });
-        let mut response = wire::json_response(self.status, &body);
+        let body = response::refusal_body(self.code, &self.message);
+        let mut response = respond::json_response(self.status, &body);
         if let Some(seconds) = self.retry_after {
             response
                 .headers_mut()
                 .insert(axum::http::header::RETRY_AFTER, seconds.into());
         }
         response
+    }
+}
+
+impl From<WireError> for ApiError {
+    fn from(err: WireError) -> ApiError {
+        ApiError::bad_request(err.code, err.message)
+    }
+}
+
+impl IntoResponse for WireError {
+    fn into_response(self) -> Response {
+        ApiError::from(self).into_response()
     }
 }

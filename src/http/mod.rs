@@ -66,10 +66,10 @@ mod auth;
 mod config;
 pub(crate) mod error;
 mod jwks;
+mod respond;
 mod routes;
 mod shutdown;
 mod snapshots;
-mod wire;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -79,16 +79,18 @@ use std::time::Duration;
 use axum::Router;
 use tokio::net::{TcpListener, ToSocketAddrs};
 
+#[doc(no_inline)]
+pub use crate::wire::STATUS_FUNCTION_FAILED;
 pub use auth::{AuthConfig, AuthError, AuthProvider};
 pub use config::{
     Cors, DEFAULT_BODY_LIMIT, DEFAULT_MAX_SNAPSHOTS, DEFAULT_REQUEST_TIMEOUT,
     DEFAULT_SNAPSHOT_RETENTION,
 };
-pub use error::{HttpError, STATUS_FUNCTION_FAILED};
+pub use error::ServerError;
 pub use shutdown::{RunningServer, shutdown_signal};
 
-use crate::remote::Transformer;
 use crate::runtime::Runtime;
+use crate::wire::Transformer;
 use config::ServerConfig;
 
 /// An HTTP server exposing a runtime's public procedures with the Convex HTTP API (see the
@@ -198,7 +200,7 @@ impl ServerBuilder {
     /// Builds the server. Loads every auth provider's keys first, so a provider whose
     /// keys cannot be read fails here rather than on the first request; an HS256 provider
     /// fails unless in development mode.
-    pub async fn build(self) -> Result<Server, HttpError> {
+    pub async fn build(self) -> Result<Server, ServerError> {
         let config = self.config;
         let client = reqwest::Client::new();
         let auth = auth::Authenticator::start(&config.auth, config.development, client).await?;
@@ -221,7 +223,7 @@ impl ServerBuilder {
 /// For the fuzz targets: the arguments and the `ts` of a body, if it is accepted.
 #[cfg(any(test, feature = "fuzzing"))]
 pub(crate) fn fuzz_parse_body(data: &[u8]) -> Option<(crate::value::Value, Option<String>)> {
-    let request = wire::parse_body(data).ok()?;
+    let request = crate::wire::call::parse_body(data).ok()?;
     let ts = match request.ts {
         Some(serde_json::Value::String(ts)) => Some(ts),
         _ => None,
@@ -238,8 +240,8 @@ pub(crate) fn fuzz_token(ts: &str) -> Option<u64> {
 /// For the fuzz targets: the path parsers, on any text.
 #[cfg(any(test, feature = "fuzzing"))]
 pub(crate) fn fuzz_paths(text: &str) {
-    let _ = wire::path_from_url(text);
-    let _ = wire::canonical_path(text);
+    let _ = crate::wire::call::path_from_url(text);
+    let _ = crate::wire::call::canonical_path(text);
     let _ = snapshots::decode_token(text);
 }
 
@@ -263,11 +265,11 @@ impl Server {
         self,
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> Result<(), HttpError> {
+    ) -> Result<(), ServerError> {
         axum::serve(listener, self.router)
             .with_graceful_shutdown(shutdown)
             .await
-            .map_err(HttpError::Serve)
+            .map_err(ServerError::Serve)
     }
 
     /// Binds `addr` (`"127.0.0.1:0"` picks a free port) and serves in a background task;
@@ -275,15 +277,15 @@ impl Server {
     pub async fn spawn(
         self,
         addr: impl ToSocketAddrs + std::fmt::Debug,
-    ) -> Result<RunningServer, HttpError> {
+    ) -> Result<RunningServer, ServerError> {
         let described = format!("{addr:?}");
         let listener = TcpListener::bind(addr)
             .await
-            .map_err(|source| HttpError::Bind {
+            .map_err(|source| ServerError::Bind {
                 addr: described.clone(),
                 source,
             })?;
-        let local: SocketAddr = listener.local_addr().map_err(|source| HttpError::Bind {
+        let local: SocketAddr = listener.local_addr().map_err(|source| ServerError::Bind {
             addr: described,
             source,
         })?;

@@ -20,14 +20,15 @@ use futures::StreamExt;
 use super::auth::{AuthError, Authenticator};
 use super::config::Cors;
 use super::error::ApiError;
+use super::respond;
 use super::snapshots::{self, Snapshots};
-use super::wire::{self, Format};
 use crate::db::RetainedSnapshot;
 use crate::error::Error;
 use crate::procedure::{ProcedureKind, Visibility};
-use crate::remote::Transformer;
 use crate::runtime::Runtime;
 use crate::value::Value;
+use crate::wire::Transformer;
+use crate::wire::call::{self as wire, Format};
 
 /// What every handler shares.
 pub(crate) struct AppState {
@@ -99,7 +100,7 @@ async fn query_ts(State(state): State<Shared>, request: Request) -> Response {
             Err(error) => return snapshot_failed(&error),
         };
         let ts = state.snapshots.hold(snapshot);
-        wire::json_response(StatusCode::OK, &serde_json::json!({ "ts": ts }))
+        respond::json_response(StatusCode::OK, &serde_json::json!({ "ts": ts }))
     })
     .await
 }
@@ -449,7 +450,7 @@ async fn call(
     };
     let encode = |value: Value| format.encode(&state.transformer.serialize(value));
     match outcome.result {
-        Ok(value) => wire::success(&encode(value), &outcome.log_lines),
+        Ok(value) => respond::success(&encode(value), &outcome.log_lines),
         Err(error) => {
             if let Some(refused) = ApiError::before_running(&error) {
                 return refused.into_response();
@@ -458,7 +459,7 @@ async fn call(
                 Error::User { message, data } => {
                     // Convex's `ConvexError(message)` carries its message as data.
                     let data = data.unwrap_or_else(|| Value::String(message.clone()));
-                    wire::function_failed(message, Some(encode(data)), outcome.log_lines)
+                    respond::function_failed(message, Some(encode(data)), outcome.log_lines)
                 }
                 other => {
                     tracing::error!(target: "convoke::http", path = %path, error = %other, "function failed");
@@ -467,7 +468,7 @@ async fn call(
                     } else {
                         "Server Error".to_owned()
                     };
-                    wire::function_failed(message, None, outcome.log_lines)
+                    respond::function_failed(message, None, outcome.log_lines)
                 }
             }
         }

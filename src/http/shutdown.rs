@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use super::HttpError;
+use super::ServerError;
 
 /// Resolves on Ctrl-C, or on SIGTERM on Unix: pass it to
 /// [`Server::serve`](super::Server::serve) to shut down gracefully when the process is asked
@@ -48,14 +48,14 @@ pub async fn shutdown_signal() {
 pub struct RunningServer {
     addr: SocketAddr,
     stop: Option<oneshot::Sender<()>>,
-    task: JoinHandle<Result<(), HttpError>>,
+    task: JoinHandle<Result<(), ServerError>>,
 }
 
 impl RunningServer {
     pub(crate) fn new(
         addr: SocketAddr,
         stop: oneshot::Sender<()>,
-        task: JoinHandle<Result<(), HttpError>>,
+        task: JoinHandle<Result<(), ServerError>>,
     ) -> Self {
         RunningServer {
             addr,
@@ -76,13 +76,13 @@ impl RunningServer {
 
     /// Stops accepting connections, waits for in-flight requests to finish, and returns
     /// how the server ended.
-    pub async fn shutdown(mut self) -> Result<(), HttpError> {
+    pub async fn shutdown(mut self) -> Result<(), ServerError> {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
         match (&mut self.task).await {
             Ok(result) => result,
-            Err(e) => Err(HttpError::Serve(std::io::Error::other(e))),
+            Err(e) => Err(ServerError::Serve(std::io::Error::other(e))),
         }
     }
 }

@@ -7,19 +7,19 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use axum::http::HeaderMap;
-use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
+use ::http::HeaderMap;
+use ::http::header::{AUTHORIZATION, CONTENT_TYPE};
 use serde::de::DeserializeOwned;
 use serde_json::Value as Json;
 
+use super::error::RemoteError;
 use super::factory::{CallerFactory, GetTokenOptions, Token};
-use super::transformer::Transformer;
 use crate::caller::Call;
 use crate::error::{Error, Result};
-use crate::http::HttpError;
-use crate::http::error::STATUS_FUNCTION_FAILED;
 use crate::procedure::{Procedure, ProcedureKind, Visibility};
 use crate::value::{self, Value};
+use crate::wire::response::{self, Outcome};
+use crate::wire::{STATUS_FUNCTION_FAILED, Transformer, call};
 
 pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 pub(crate) type TokenGetter =
@@ -42,7 +42,7 @@ const CLIENT_HEADER: &str = concat!("convoke-rust-", env!("CARGO_PKG_VERSION"));
 /// (`convex_encoded_json`), so integers, bytes and special floats survive the trip; the
 /// result is decoded into the procedure's output type. A user error returned by the remote
 /// procedure is [`Error::User`], with its data; everything else that goes wrong is
-/// [`Error::Http`].
+/// [`Error::Remote`], holding a [`RemoteError`] ([`RemoteError::of`]).
 ///
 /// When the context came from a factory with a token getter and a call fails as
 /// unauthorized (see [`CallerFactory::is_unauthorized`]) while its token was not fresh,
@@ -106,29 +106,29 @@ impl fmt::Debug for RemoteCtx {
 }
 
 /// Checks a deployment URL and returns it without trailing slashes.
-pub(crate) fn normalize_url(url: &str) -> std::result::Result<String, HttpError> {
+pub(crate) fn normalize_url(url: &str) -> std::result::Result<String, RemoteError> {
     let trimmed = url.trim().trim_end_matches('/');
     let rest = trimmed
         .strip_prefix("http://")
         .or_else(|| trimmed.strip_prefix("https://"))
-        .ok_or_else(|| HttpError::InvalidUrl {
+        .ok_or_else(|| RemoteError::InvalidUrl {
             url: url.to_owned(),
             reason: "it must start with http:// or https://".to_owned(),
         })?;
     if rest.is_empty() || rest.starts_with('/') {
-        return Err(HttpError::InvalidUrl {
+        return Err(RemoteError::InvalidUrl {
             url: url.to_owned(),
             reason: "it has no host".to_owned(),
         });
     }
     if trimmed.starts_with("https://") && !cfg!(feature = "tls") {
-        return Err(HttpError::InvalidUrl {
+        return Err(RemoteError::InvalidUrl {
             url: url.to_owned(),
             reason: "https needs convoke's `tls` feature".to_owned(),
         });
     }
     if trimmed.ends_with("/api") {
-        return Err(HttpError::InvalidUrl {
+        return Err(RemoteError::InvalidUrl {
             url: url.to_owned(),
             reason: "give the deployment URL without /api".to_owned(),
         });
@@ -145,7 +145,7 @@ pub(crate) fn shared_client() -> reqwest::Client {
 impl RemoteCtx {
     /// A context for the server at `deployment_url` (`http://127.0.0.1:3210`), calling
     /// anonymously. Fails only if the URL is not an `http(s)://` URL.
-    pub fn new(deployment_url: &str) -> std::result::Result<RemoteCtx, HttpError> {
+    pub fn new(deployment_url: &str) -> std::result::Result<RemoteCtx, RemoteError> {
         Ok(RemoteCtx::build(
             shared_client(),
             normalize_url(deployment_url)?,
@@ -261,14 +261,10 @@ impl RemoteCtx {
     ) -> Call<'_, P::Output> {
         if P::VISIBILITY == Visibility::Internal {
             // The call matrix refuses this at compile time; `fetch_*` can only say it here.
-            return Call::ready(Err(Error::Http(HttpError::Status {
-                status: 404,
-                code: Some("FunctionNotFound".to_owned()),
-                message: format!(
-                    "'{}' is internal: internal procedures cannot be called remotely",
-                    P::path()
-                ),
-            })));
+            return Call::ready(Err(RemoteError::Internal {
+                path: P::path().to_owned(),
+            }
+            .into()));
         }
         let args = match self.encode_args(P::path(), &args) {
             Ok(args) => args,
@@ -354,11 +350,7 @@ impl RemoteCtx {
         token: Option<&str>,
     ) -> Result<Value> {
         let url = format!("{}/api/{}", self.inner.base, kind.as_str());
-        let body = serde_json::json!({
-            "path": path,
-            "format": "convex_encoded_json",
-            "args": [args],
-        });
+        let body = call::request_body(path, args);
         let mut request = self
             .inner
             .client
@@ -373,7 +365,7 @@ impl RemoteCtx {
             request = request.timeout(timeout);
         }
         let transport = |source| {
-            Error::Http(HttpError::Transport {
+            Error::from(RemoteError::Transport {
                 url: url.clone(),
                 source,
             })
@@ -381,86 +373,57 @@ impl RemoteCtx {
         let response = request.send().await.map_err(transport)?;
         let status = response.status().as_u16();
         let bytes = response.bytes().await.map_err(transport)?;
-        let json: Option<Json> = serde_json::from_slice(&bytes).ok();
         if status != 200 && status != STATUS_FUNCTION_FAILED {
-            return Err(Error::Http(refused(status, json, &bytes)));
+            let (code, message) = response::parse_refusal(status, &bytes);
+            return Err(RemoteError::Status {
+                status,
+                code,
+                message,
+            }
+            .into());
         }
         let invalid = |reason: String| {
-            Error::Http(HttpError::InvalidResponse {
+            Error::from(RemoteError::InvalidResponse {
                 url: url.clone(),
                 reason,
             })
         };
-        let Some(Json::Object(mut body)) = json else {
-            return Err(invalid("the body is not a JSON object".to_owned()));
-        };
-        if let Some(Json::Array(lines)) = body.get("logLines") {
-            for line in lines.iter().filter_map(Json::as_str) {
-                tracing::info!(target: "convoke::remote", path, "{line}");
-            }
+        let body = response::parse_response(&bytes).map_err(invalid)?;
+        for line in &body.log_lines {
+            tracing::info!(target: "convoke::remote", path, "{line}");
         }
         let decode = |json: Json| {
             value::from_convex_json(json)
                 .and_then(|v| self.inner.transformer.deserialize(v))
                 .map_err(|e| invalid(format!("a value is not in Convex's encoding: {e}")))
         };
-        match body.get("status").and_then(Json::as_str) {
-            Some("success") => decode(body.remove("value").unwrap_or(Json::Null)),
-            Some("error") => {
-                let message = match body.remove("errorMessage") {
-                    Some(Json::String(m)) => m,
-                    _ => "the function failed".to_owned(),
-                };
-                match body.remove("errorData") {
-                    Some(data) => {
-                        let data = decode(data)?;
-                        // `Error::user(message)` travels with its message as data (Convex's
-                        // `new ConvexError(message)`): bring it back without data.
-                        let data = (data.as_str() != Some(message.as_str())).then_some(data);
-                        Err(Error::User { message, data })
-                    }
-                    None => Err(Error::Http(HttpError::FunctionFailed {
-                        path: path.to_owned(),
-                        message,
-                    })),
-                }
+        match body.outcome {
+            Outcome::Success(value) => decode(value),
+            Outcome::Failed {
+                message,
+                data: Some(data),
+            } => {
+                let data = decode(data)?;
+                // `Error::user(message)` travels with its message as data (Convex's
+                // `new ConvexError(message)`): bring it back without data.
+                let data = (data.as_str() != Some(message.as_str())).then_some(data);
+                Err(Error::User { message, data })
             }
-            _ => Err(invalid(
-                "\"status\" is neither \"success\" nor \"error\"".to_owned(),
-            )),
+            Outcome::Failed {
+                message,
+                data: None,
+            } => Err(RemoteError::FunctionFailed {
+                path: path.to_owned(),
+                message,
+            }
+            .into()),
         }
-    }
-}
-
-/// The error for a refused request, with the server's message when it sent one.
-fn refused(status: u16, json: Option<Json>, bytes: &[u8]) -> HttpError {
-    let field = |name: &str| {
-        json.as_ref()
-            .and_then(|j| j.get(name))
-            .and_then(Json::as_str)
-            .map(str::to_owned)
-    };
-    let message = field("errorMessage")
-        .or_else(|| field("message"))
-        .unwrap_or_else(|| {
-            let text = String::from_utf8_lossy(bytes);
-            let text = text.trim();
-            if text.is_empty() {
-                format!("the server answered HTTP {status}")
-            } else {
-                text.chars().take(500).collect()
-            }
-        });
-    HttpError::Status {
-        status,
-        code: field("code"),
-        message,
     }
 }
 
 pub(crate) fn decode_output<T: DeserializeOwned>(url: &str, path: &str, value: Value) -> Result<T> {
     value::from_value(value).map_err(|e| {
-        Error::Http(HttpError::InvalidResponse {
+        Error::from(RemoteError::InvalidResponse {
             url: url.to_owned(),
             reason: format!("the result of '{path}' does not fit its Rust type: {e}"),
         })
@@ -468,7 +431,7 @@ pub(crate) fn decode_output<T: DeserializeOwned>(url: &str, path: &str, value: V
 }
 
 /// What [`CallerFactory::create_context`] returns: the token it found, whether there is
-/// one, and the remote context to call with (the seeds' `ConvexContext`).
+/// one, and the remote context to call with (the `ConvexContext` of kitcn's cRPC server caller).
 ///
 /// ```no_run
 /// # mod teams {
@@ -509,7 +472,7 @@ impl fmt::Debug for ServerContext {
     }
 }
 
-/// A remote caller that creates its [`ServerContext`] on first use (the seeds'
+/// A remote caller that creates its [`ServerContext`] on first use (kitcn's
 /// `createCaller`): handlers that may not call anything pay nothing.
 ///
 /// Module callers take it like any context: `create_teams_caller(&lazy).get_team(args)`.

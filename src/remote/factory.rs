@@ -1,4 +1,4 @@
-//! The caller factory (the seeds' `createCallerFactory`): a deployment URL, a token getter,
+//! The caller factory (kitcn's `createCallerFactory`): a deployment URL, a token getter,
 //! an unauthorized predicate and a transformer, shared by every request of a server.
 
 use std::fmt;
@@ -6,15 +6,15 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::http::HeaderMap;
+use ::http::HeaderMap;
 
 use super::context::{
     LazyCaller, RemoteCtx, ServerContext, TokenGetter, UnauthorizedPredicate, normalize_url,
     shared_client,
 };
-use super::transformer::Transformer;
+use super::error::RemoteError;
 use crate::error::Error;
-use crate::http::HttpError;
+use crate::wire::Transformer;
 
 /// What a token getter returns: the token for a request, if any, and whether it was just
 /// issued.
@@ -71,7 +71,7 @@ pub struct GetTokenOptions {
     pub force_refresh: bool,
 }
 
-/// Creates remote contexts for incoming requests (the seeds' `createCallerFactory`).
+/// Creates remote contexts for incoming requests (kitcn's `createCallerFactory`).
 ///
 /// Configure it once: the deployment URL, optionally a token getter
 /// ([`get_token`](CallerFactory::get_token)) that finds the caller's token in the request
@@ -134,7 +134,7 @@ impl fmt::Debug for CallerFactory {
 impl CallerFactory {
     /// A factory for the server at `deployment_url` (`http://127.0.0.1:3210`), without
     /// auth. Fails only if the URL is not an `http(s)://` URL.
-    pub fn new(deployment_url: &str) -> Result<CallerFactory, HttpError> {
+    pub fn new(deployment_url: &str) -> Result<CallerFactory, RemoteError> {
         Ok(CallerFactory {
             url: normalize_url(deployment_url)?,
             client: shared_client(),

@@ -1,4 +1,4 @@
-//! One-off calls from server code (the Nuxt seed's `fetchQuery`, `fetchMutation`,
+//! One-off calls from server code (the `better-convex-nuxt` module's `fetchQuery`, `fetchMutation`,
 //! `fetchAction`): a deployment URL, a procedure, arguments and [`FetchOptions`].
 
 use std::time::Instant;
@@ -7,6 +7,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::context::{RemoteCtx, decode_output};
+use super::error::RemoteError;
 use crate::error::{Error, Result};
 use crate::procedure::{
     ActionProcedure, Handler, MutationProcedure, Procedure, ProcedureKind, QueryProcedure,
@@ -118,7 +119,7 @@ impl<H: Handler<M>, M> ActionRef<M> for H where H::Procedure: ActionProcedure {}
 impl ActionRef<ByPath> for &str {}
 impl ActionRef<ByPath> for String {}
 
-/// Runs a public query on the server at `url` (the Nuxt seed's `fetchQuery`).
+/// Runs a public query on the server at `url` (the `better-convex-nuxt` module's `fetchQuery`).
 ///
 /// `query` is a query function (typed arguments and result) or a path (JSON arguments and
 /// result). Errors are those of a remote call (see [`RemoteCtx`]): a user error is
@@ -156,7 +157,7 @@ pub async fn fetch_query<F: QueryRef<M>, M>(
     fetch(url, ProcedureKind::Query, &query, args, options).await
 }
 
-/// Runs a public mutation on the server at `url` (the Nuxt seed's `fetchMutation`). See
+/// Runs a public mutation on the server at `url` (the `better-convex-nuxt` module's `fetchMutation`). See
 /// [`fetch_query`].
 pub async fn fetch_mutation<F: MutationRef<M>, M>(
     url: &str,
@@ -167,7 +168,7 @@ pub async fn fetch_mutation<F: MutationRef<M>, M>(
     fetch(url, ProcedureKind::Mutation, &mutation, args, options).await
 }
 
-/// Runs a public action on the server at `url` (the Nuxt seed's `fetchAction`). See
+/// Runs a public action on the server at `url` (the `better-convex-nuxt` module's `fetchAction`). See
 /// [`fetch_query`].
 pub async fn fetch_action<F: ActionRef<M>, M>(
     url: &str,
@@ -218,7 +219,7 @@ async fn fetch_inner<F: FunctionRef<M>, M>(
     args: F::Args,
     options: &FetchOptions,
 ) -> Result<F::Output> {
-    let mut remote = RemoteCtx::new(url).map_err(Error::Http)?;
+    let mut remote = RemoteCtx::new(url).map_err(Error::from)?;
     if let Some(token) = &options.auth_token {
         remote = remote.with_auth_token(token.clone());
     }
@@ -234,17 +235,16 @@ async fn fetch_inner<F: FunctionRef<M>, M>(
         );
     }
     if function.is_internal() {
-        return Err(Error::Http(crate::http::HttpError::Status {
-            status: 404,
-            code: Some("FunctionNotFound".to_owned()),
-            message: format!("'{path}' is internal: internal procedures cannot be called remotely"),
-        }));
+        return Err(RemoteError::Internal {
+            path: path.to_owned(),
+        }
+        .into());
     }
     let value: Value = remote.call_value(kind, path, wire).await?;
     decode_output(remote.url(), path, value)
 }
 
-/// The seed's name for the entry point, used in verbose logs.
+/// The Nuxt module's name for the entry point, used in verbose logs.
 fn label(kind: ProcedureKind) -> &'static str {
     match kind {
         ProcedureKind::Query => "fetchQuery",

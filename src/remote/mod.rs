@@ -1,7 +1,7 @@
 //! Calling procedures on a server over HTTP, from server code: the remote caller.
 //!
-//! This is the Rust side of the two seeds: the cRPC toolkit's `createCallerFactory` and the
-//! Nuxt module's `fetchQuery` / `fetchMutation` / `fetchAction`.
+//! The Rust side of kitcn's `createCallerFactory` (the cRPC toolkit) and of the
+//! `better-convex-nuxt` module's `fetchQuery` / `fetchMutation` / `fetchAction`.
 //!
 //! - [`CallerFactory`]: configured once with the deployment URL, a token getter, an
 //!   unauthorized predicate and a [`Transformer`]; per request,
@@ -41,15 +41,20 @@
 //! ```
 
 mod context;
+mod error;
 mod factory;
 mod fetch;
-mod transformer;
+mod matrix;
 
-pub use axum::http::HeaderMap;
+#[doc(no_inline)]
+pub use crate::value::Date;
+#[doc(no_inline)]
+pub use crate::wire::{Codec, DATE_TAG, TAG_MARKER, Transformer};
+pub use ::http::HeaderMap;
 pub use context::{LazyCaller, RemoteCtx, ServerContext};
+pub use error::RemoteError;
 pub use factory::{CallerFactory, GetTokenOptions, Token};
 pub use fetch::{
     ActionRef, ByPath, FetchOptions, FunctionRef, MutationRef, QueryRef, fetch_action,
     fetch_mutation, fetch_query,
 };
-pub use transformer::{Codec, DATE_TAG, Date, TAG_MARKER, Transformer};

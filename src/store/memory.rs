@@ -41,6 +41,7 @@ pub(crate) struct Durability {
     changed: tokio::sync::watch::Sender<()>,
 }
 
+#[cfg_attr(not(feature = "sqlite"), allow(dead_code))] // the SQLite engine is built on this one
 impl Durability {
     /// Every commit up to `durable` is already durable.
     pub(crate) fn new(durable: Timestamp) -> Self {
@@ -245,6 +246,7 @@ impl MemoryStore {
     /// A store holding `docs` as of commit `latest`, writing later commits through
     /// `persistence` (used to reopen a durable store). `unreadable` are the stored
     /// documents that did not decode, with why: reading one fails.
+    #[cfg_attr(not(feature = "sqlite"), allow(dead_code))] // the SQLite engine is built on this one
     pub(crate) fn restored(
         docs: Vec<(Timestamp, Document)>,
         latest: Timestamp,
@@ -274,6 +276,7 @@ impl MemoryStore {
     }
 
     /// The stored documents that did not decode when the store was opened, with why.
+    #[cfg_attr(not(feature = "sqlite"), allow(dead_code))] // the SQLite engine is built on this one
     pub(crate) fn unreadable(&self) -> &HashMap<DocumentId, String> {
         &self.unreadable
     }

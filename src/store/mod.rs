@@ -14,9 +14,13 @@
 //! ([`Storage::begin_exclusive`]): no other transaction commits until its commit is
 //! ordered, so it cannot conflict again.
 
+#[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
+// the durable engines' format
 pub(crate) mod document_json;
 mod memory;
+#[cfg(feature = "postgres")]
 mod postgres;
+#[cfg(feature = "sqlite")]
 mod sqlite;
 
 use std::collections::HashSet;
@@ -26,7 +30,11 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 pub use memory::MemoryStore;
+#[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub use postgres::{PostgresConfig, PostgresStore};
+#[cfg(feature = "sqlite")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub use sqlite::SqliteStore;
 
 use crate::db::DocumentId;

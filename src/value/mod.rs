@@ -48,6 +48,7 @@ use std::fmt;
 use std::hash::{Hash, Hasher};
 
 mod check;
+pub(crate) mod date;
 mod de;
 mod error;
 mod field;
@@ -60,9 +61,12 @@ mod tests;
 pub use check::{
     MAX_ARGUMENTS_SIZE, MAX_ARRAY_LENGTH, MAX_OBJECT_FIELDS, check_document, check_value,
 };
+pub use date::Date;
 pub use de::from_value;
 pub use error::ValueError;
 pub use field::{MAX_FIELD_NAME_LENGTH, validate_field_name, validate_user_field_name};
+#[cfg_attr(not(feature = "http"), allow(unused_imports))]
+// the request parser names JSON types
 pub(crate) use json::json_type_name;
 pub use json::{from_convex_json, to_clean_json, to_convex_json};
 pub use ser::to_value;

@@ -1,11 +1,13 @@
-//! The wire format of the Convex HTTP API: request bodies, value formats and responses.
+//! Calls on the wire: the request body (`path`, `args`, `format`, `ts`), value formats,
+//! procedure paths in URLs, and the body a client sends.
 
-use axum::body::Body;
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
-use serde_json::{Map, Value as Json};
+// The server reads requests and writes responses, the client the other way round: with
+// one of the two features, half of this is unused.
+#![cfg_attr(not(all(feature = "http", feature = "remote")), allow(dead_code))]
 
-use super::error::{ApiError, STATUS_FUNCTION_FAILED};
+use serde_json::Value as Json;
+
+use super::WireError;
 use crate::value::{self, Value};
 
 /// How values are written in a response.
@@ -19,11 +21,11 @@ pub(crate) enum Format {
 }
 
 impl Format {
-    pub(crate) fn parse(format: Option<&str>) -> Result<Format, ApiError> {
+    pub(crate) fn parse(format: Option<&str>) -> Result<Format, WireError> {
         match format {
             None | Some("json" | "convex_cleaned_json") => Ok(Format::Clean),
             Some("convex_encoded_json") => Ok(Format::Encoded),
-            Some(other) => Err(ApiError::bad_request(
+            Some(other) => Err(WireError::new(
                 "BadFormat",
                 format!("unknown value format '{other}': expected 'convex_encoded_json' or 'json'"),
             )),
@@ -60,9 +62,9 @@ struct RawBody {
 
 /// Parses a POST body. `path` is required unless the URL names the procedure
 /// (`/api/run/{module}/{fn}`).
-pub(crate) fn parse_body(body: &[u8]) -> Result<CallRequest, ApiError> {
+pub(crate) fn parse_body(body: &[u8]) -> Result<CallRequest, WireError> {
     if body.iter().all(u8::is_ascii_whitespace) {
-        return Err(ApiError::bad_request(
+        return Err(WireError::new(
             "BadJsonBody",
             "the request body is empty: expected a JSON object such as \
              {\"path\": \"module:function\", \"args\": {}}",
@@ -70,12 +72,12 @@ pub(crate) fn parse_body(body: &[u8]) -> Result<CallRequest, ApiError> {
     }
     let raw: RawBody = serde_json::from_slice(body).map_err(|e| {
         if e.is_data() {
-            ApiError::bad_request(
+            WireError::new(
                 "BadJsonBody",
                 "the request body must be a JSON object with \"path\" and \"args\"",
             )
         } else {
-            ApiError::bad_request(
+            WireError::new(
                 "BadJsonBody",
                 format!("the request body is not valid JSON: {e}"),
             )
@@ -85,7 +87,7 @@ pub(crate) fn parse_body(body: &[u8]) -> Result<CallRequest, ApiError> {
         None => None,
         Some(Json::String(path)) => Some(path),
         Some(other) => {
-            return Err(ApiError::bad_request(
+            return Err(WireError::new(
                 "BadJsonBody",
                 format!(
                     "\"path\" must be a string, not {}",
@@ -98,7 +100,7 @@ pub(crate) fn parse_body(body: &[u8]) -> Result<CallRequest, ApiError> {
         None => Format::parse(None)?,
         Some(Json::String(f)) => Format::parse(Some(&f))?,
         Some(other) => {
-            return Err(ApiError::bad_request(
+            return Err(WireError::new(
                 "BadFormat",
                 format!(
                     "\"format\" must be a string, not {}",
@@ -118,14 +120,14 @@ pub(crate) fn parse_body(body: &[u8]) -> Result<CallRequest, ApiError> {
 
 /// Decodes `args`: an object (or any value), a one-element array holding it, or nothing
 /// (no arguments).
-pub(crate) fn decode_args(args: Option<Json>) -> Result<Value, ApiError> {
+pub(crate) fn decode_args(args: Option<Json>) -> Result<Value, WireError> {
     let args = match args {
         None | Some(Json::Null) => return Ok(Value::Object(value::Object::new())),
         Some(Json::Array(mut list)) => match list.len() {
             0 => return Ok(Value::Object(value::Object::new())),
             1 => list.pop().unwrap_or(Json::Null),
             n => {
-                return Err(ApiError::bad_request(
+                return Err(WireError::new(
                     "BadArgs",
                     format!(
                         "\"args\" must be an object or an array of exactly one object, \
@@ -137,18 +139,18 @@ pub(crate) fn decode_args(args: Option<Json>) -> Result<Value, ApiError> {
         Some(other) => other,
     };
     value::from_convex_json(args)
-        .map_err(|e| ApiError::bad_request("BadArgs", format!("invalid arguments: {e}")))
+        .map_err(|e| WireError::new("BadArgs", format!("invalid arguments: {e}")))
 }
 
 /// Turns `/api/run/teams/getTeam` (the part after `/api/run/`) into `teams:getTeam`, and
 /// `items/queries/get` into `items/queries:get`.
-pub(crate) fn path_from_url(rest: &str) -> Result<String, ApiError> {
+pub(crate) fn path_from_url(rest: &str) -> Result<String, WireError> {
     let rest = rest.trim_matches('/');
     match rest.rsplit_once('/') {
         Some((module, function)) if !module.is_empty() && !function.is_empty() => {
             Ok(format!("{module}:{function}"))
         }
-        _ => Err(ApiError::bad_request(
+        _ => Err(WireError::new(
             "MissingIdentifier",
             "the URL must name a module and a function, e.g. /api/run/messages/list",
         )),
@@ -166,60 +168,13 @@ pub(crate) fn canonical_path(path: &str) -> String {
     format!("{module}:{function}")
 }
 
-/// `{"status": "success", "value", "logLines"}`, status 200, written straight into the
-/// response buffer.
-pub(crate) fn success(value: &Json, log_lines: &[String]) -> Response {
-    let mut out = Vec::with_capacity(256);
-    out.extend_from_slice(br#"{"status":"success","value":"#);
-    let written = serde_json::to_writer(&mut out, value).and_then(|()| {
-        out.extend_from_slice(br#","logLines":"#);
-        serde_json::to_writer(&mut out, log_lines)
-    });
-    if written.is_err() {
-        return ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "InternalError",
-            "the result could not be written as JSON",
-        )
-        .into_response();
-    }
-    out.push(b'}');
-    bytes_response(StatusCode::OK, out)
-}
-
-/// `{"status": "error", "errorMessage", "errorData"?, "logLines"}`, status 560: the
-/// procedure ran and failed.
-pub(crate) fn function_failed(
-    message: String,
-    data: Option<Json>,
-    log_lines: Vec<String>,
-) -> Response {
-    let mut body = Map::with_capacity(4);
-    body.insert("status".to_owned(), Json::String("error".to_owned()));
-    body.insert("errorMessage".to_owned(), Json::String(message));
-    if let Some(data) = data {
-        body.insert("errorData".to_owned(), data);
-    }
-    body.insert("logLines".to_owned(), log_lines.into());
-    let status =
-        StatusCode::from_u16(STATUS_FUNCTION_FAILED).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    json_response(status, &Json::Object(body))
-}
-
-/// A JSON response with `content-type: application/json`.
-pub(crate) fn json_response(status: StatusCode, body: &Json) -> Response {
-    let bytes = serde_json::to_vec(body).unwrap_or_else(|_| b"{}".to_vec());
-    bytes_response(status, bytes)
-}
-
-fn bytes_response(status: StatusCode, bytes: Vec<u8>) -> Response {
-    let mut response = Response::new(Body::from(bytes));
-    *response.status_mut() = status;
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    response
+/// The body a client sends for a call: `{"path", "format": "convex_encoded_json", "args": [args]}`.
+pub(crate) fn request_body(path: &str, args: &Json) -> Json {
+    serde_json::json!({
+        "path": path,
+        "format": "convex_encoded_json",
+        "args": [args],
+    })
 }
 
 #[cfg(test)]
