@@ -1,6 +1,6 @@
 //! Compile-time checks, grouped by topic under `ui-tests/<topic>/`: the forbidden calls of
 //! the call matrix (`matrix`), misuses of `#[procedure]` (`procedure`), of middleware
-//! (`middleware`) and of `module!` (`module`). Each
+//! (`middleware`), of `module!` (`module`) and of `#[derive(Table)]` (`table`). Each
 //! `<topic>/fail/<case>.rs` fails to compile with the message pinned in `<case>.stderr`;
 //! each `<topic>/pass/<case>.rs` compiles and runs. See `docs/compile-errors.md`.
 //!
@@ -8,7 +8,7 @@
 //! them.
 
 /// The topic directories under `ui-tests/`.
-const TOPICS: &[&str] = &["matrix", "procedure", "middleware", "module"];
+const TOPICS: &[&str] = &["matrix", "procedure", "middleware", "module", "table"];
 
 #[test]
 fn ui() {
