@@ -107,7 +107,7 @@ pub struct ReadmeDoctests;
 pub struct TestingGuideDoctests;
 
 /// Declares a procedure: `#[procedure(query)]`, `#[procedure(mutation)]` or
-/// `#[procedure(action)]`, with the options `internal` and `name = ".."`.
+/// `#[procedure(action)]`, with the options below.
 ///
 /// # The function
 ///
@@ -127,6 +127,10 @@ pub struct TestingGuideDoctests;
 ///   server answers `Could not find public function`.
 /// - `name = "getTeam"`: the exported name, used in the path (`teams:getTeam`). In Rust the
 ///   function and the caller method keep the function's name.
+/// - `with = Authed`: runs the [`Middleware`] `Authed` around the procedure on every path
+///   into it; the procedure takes the middleware's value as its second parameter, before
+///   the arguments.
+/// - `validate`: calls [`Validate::validate`] on the arguments before the procedure runs.
 /// - `crate = "my_reexport::convoke"`: the path of the convoke crate, for a crate that
 ///   uses convoke through a re-export or under another name (by default `::convoke`).
 ///   Generated code reaches convoke only through this path. [`module!`] and
