@@ -120,7 +120,7 @@ pub struct ReadmeDoctests;
 pub struct TestingGuideDoctests;
 
 /// Declares a procedure: `#[procedure(query)]`, `#[procedure(mutation)]` or
-/// `#[procedure(action)]`, with the options `internal` and `name = ".."`.
+/// `#[procedure(action)]`, with the options below.
 ///
 /// # The function
 ///
@@ -140,6 +140,14 @@ pub struct TestingGuideDoctests;
 ///   server answers `Could not find public function`.
 /// - `name = "getTeam"`: the exported name, used in the path (`teams:getTeam`). In Rust the
 ///   function and the caller method keep the function's name.
+/// - `with = Authed`: runs the [`Middleware`] `Authed` around the procedure on every path
+///   into it; the procedure takes the middleware's value as its second parameter, before
+///   the arguments.
+/// - `validate`: calls [`Validate::validate`] on the arguments before the procedure runs.
+/// - `crate = "my_reexport::convoke"`: the path of the convoke crate, for a crate that
+///   uses convoke through a re-export or under another name (by default `::convoke`).
+///   Generated code reaches convoke only through this path. [`module!`] and
+///   [`#[derive(Table)]`](macro@Table) take the same option; give it to each of them.
 ///
 /// # What it generates
 ///
@@ -206,6 +214,11 @@ pub use convoke_macros::procedure;
 /// Every call returns a [`Call`] future. The caller is `Copy`; procedures of other modules
 /// are reached through their own callers (`users::create_users_caller(ctx)`).
 ///
+/// After the name, `crate = "my_reexport::convoke"` gives the path of the convoke crate, for
+/// a crate that uses convoke through a re-export or under another name (by default
+/// `::convoke`): `convoke::module!(teams, crate = "my_reexport::convoke");`, as for
+/// [`#[procedure]`](macro@procedure).
+///
 /// ```
 /// mod teams {
 ///     use convoke::{ActionCtx, MutationCtx, QueryCtx, Result, procedure};
@@ -247,8 +260,22 @@ pub use convoke_macros::module;
 
 /// Derives [`Table`] for a document type: `#[derive(Table)] #[table(name = "teams")]`.
 ///
-/// Without `#[table(name = "..")]` the table is named after the type in snake case
-/// (`TeamMember` gives `team_member`).
+/// The options of `#[table(..)]` (in one attribute or several):
+///
+/// - `name = "teams"`: the table's name, ASCII letters, digits and `_`, starting with a
+///   letter. Without it the table is named after the type in snake case (`TeamMember`
+///   gives `team_member`).
+/// - `index(by_owner = ["owner_id"], by_owner_name = ["owner_id", "profile.name"])`: the
+///   table's indexes, each with its fields in order (at most 16, dotted paths for nested
+///   fields). `by_id` and `by_creation_time` exist on every table, and `_id` and
+///   `_creationTime` are added to every index.
+/// - `crate = "my_reexport::convoke"`: the path of the convoke crate, as for
+///   [`#[procedure]`](macro@procedure).
+///
+/// The type must serialize to an object: a struct with named fields, a newtype struct or an
+/// enum that serializes to one. It cannot be generic. The derive makes the checks the
+/// runtime makes on the schema at start-up, so a bad name, index or field path is a compile
+/// error at its tokens.
 pub use convoke_macros::Table;
 
 #[cfg(all(feature = "http", any(test, feature = "fuzzing")))]

@@ -1,10 +1,14 @@
-//! Parsing the attribute: `query | mutation | action`, `internal`, `name = ".."`.
+//! Parsing the attribute: `query | mutation | action`, then the options `internal`,
+//! `validate`, `name = ".."`, `with = Middleware` and `crate = ".."`.
 
 use proc_macro2::{Span, TokenStream};
 use syn::parse::Parser;
 use syn::punctuated::Punctuated;
 use syn::spanned::Spanned;
 use syn::{Expr, ExprLit, Lit, LitStr, Meta, Token};
+
+use crate::crate_path::CratePath;
+use crate::errors::Errors;
 
 /// The kind of procedure.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -42,22 +46,29 @@ pub(crate) struct Options {
     pub(crate) with: Option<syn::Path>,
     /// `validate`: call `Validate::validate` on the arguments first.
     pub(crate) validate: bool,
+    /// `crate = "..."`: the path of the convoke crate.
+    pub(crate) krate: CratePath,
 }
 
-const EXPECTED: &str = "expected `query`, `mutation` or `action`, then optionally `internal`, `validate`, `name = \"..\"` and `with = Middleware`";
+const EXPECTED: &str = "expected `query`, `mutation` or `action`, then optionally `internal`, `validate`, `name = \"..\"`, `with = Middleware` and `crate = \"..\"`";
 
-pub(crate) fn parse(attr: TokenStream) -> syn::Result<Options> {
-    let metas = Punctuated::<Meta, Token![,]>::parse_terminated.parse2(attr)?;
+/// The options, or `None` (with the errors pushed) if the attribute does not parse or names
+/// no kind. Mistakes in the other options are pushed but still give the options, so the
+/// function is checked too.
+pub(crate) fn parse(attr: TokenStream, errors: &mut Errors) -> Option<Options> {
+    let metas = match Punctuated::<Meta, Token![,]>::parse_terminated.parse2(attr) {
+        Ok(metas) => metas,
+        Err(e) => {
+            errors.push_error(e);
+            return None;
+        }
+    };
     let mut kind: Option<(Kind, Span)> = None;
     let mut internal = false;
     let mut validate = false;
     let mut name = None;
     let mut with = None;
-    let mut errors: Option<syn::Error> = None;
-    let mut fail = |e: syn::Error| match &mut errors {
-        Some(all) => all.combine(e),
-        None => errors = Some(e),
-    };
+    let mut krate = CratePath::default();
     for meta in metas {
         match &meta {
             Meta::Path(path) if path.get_ident().is_some() => {
@@ -68,35 +79,35 @@ pub(crate) fn parse(attr: TokenStream) -> syn::Result<Options> {
                     "action" => Some(Kind::Action),
                     "internal" => {
                         if internal {
-                            fail(syn::Error::new(path.span(), "`internal` is given twice"));
+                            errors.push(path.span(), "`internal` is given twice");
                         }
                         internal = true;
                         None
                     }
                     "validate" => {
                         if validate {
-                            fail(syn::Error::new(path.span(), "`validate` is given twice"));
+                            errors.push(path.span(), "`validate` is given twice");
                         }
                         validate = true;
                         None
                     }
                     other => {
-                        fail(syn::Error::new(
+                        errors.push(
                             path.span(),
                             format!("unknown procedure option `{other}`: {EXPECTED}"),
-                        ));
+                        );
                         None
                     }
                 };
                 if let Some(this) = this {
                     if let Some((first, _)) = kind {
-                        fail(syn::Error::new(
+                        errors.push(
                             path.span(),
                             format!(
                                 "a procedure has one kind: it is already {}",
                                 first.with_article()
                             ),
-                        ));
+                        );
                     } else {
                         kind = Some((this, path.span()));
                     }
@@ -104,53 +115,54 @@ pub(crate) fn parse(attr: TokenStream) -> syn::Result<Options> {
             }
             Meta::NameValue(nv) if nv.path.is_ident("with") => match &nv.value {
                 Expr::Path(p) if with.is_none() => with = Some(p.path.clone()),
-                Expr::Path(p) => fail(syn::Error::new(
+                Expr::Path(p) => errors.push(
                     p.span(),
                     "a procedure has one middleware: compose several in one type",
-                )),
-                other => fail(syn::Error::new(
+                ),
+                other => errors.push(
                     other.span(),
                     "`with` takes a middleware type: `with = Authed`",
-                )),
+                ),
             },
+            Meta::NameValue(nv) if nv.path.is_ident("crate") => {
+                krate.set(&nv.path, &nv.value, errors);
+            }
             Meta::NameValue(nv) if nv.path.is_ident("name") => match &nv.value {
                 Expr::Lit(ExprLit {
                     lit: Lit::Str(s), ..
                 }) => {
                     if let Err(reason) = check_name(&s.value()) {
-                        fail(syn::Error::new(s.span(), reason));
+                        errors.push(s.span(), reason);
                     } else if name.is_some() {
-                        fail(syn::Error::new(s.span(), "`name` is given twice"));
+                        errors.push(s.span(), "`name` is given twice");
                     } else {
                         name = Some(s.clone());
                     }
                 }
-                other => fail(syn::Error::new(
-                    other.span(),
-                    "`name` takes a string: `name = \"getTeam\"`",
-                )),
+                other => errors.push(other.span(), "`name` takes a string: `name = \"getTeam\"`"),
             },
-            other => fail(syn::Error::new(
+            other => errors.push(
                 other.span(),
                 format!("unknown procedure option: {EXPECTED}"),
-            )),
+            ),
         }
     }
-    if let Some(errors) = errors {
-        return Err(errors);
-    }
     match kind {
-        Some((kind, _)) => Ok(Options {
+        Some((kind, _)) => Some(Options {
             kind,
             internal,
             name,
             with,
             validate,
+            krate,
         }),
-        None => Err(syn::Error::new(
-            Span::call_site(),
-            "missing procedure kind: write `#[procedure(query)]`, `#[procedure(mutation)]` or `#[procedure(action)]`",
-        )),
+        None => {
+            errors.push(
+                Span::call_site(),
+                "missing procedure kind: write `#[procedure(query)]`, `#[procedure(mutation)]` or `#[procedure(action)]`",
+            );
+            None
+        }
     }
 }
 

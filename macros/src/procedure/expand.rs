@@ -3,6 +3,7 @@
 
 use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
+use syn::Ident;
 use syn::spanned::Spanned;
 
 use super::attr::Kind;
@@ -20,13 +21,8 @@ pub(crate) fn procedure(model: &Procedure<'_>) -> TokenStream {
     }
 }
 
-fn private() -> TokenStream {
-    quote!(::convoke::__private)
-}
-
 /// The context parameter type of the wrapper, with its lifetimes named.
-fn context_type(kind: Kind) -> TokenStream {
-    let p = private();
+fn context_type(p: &TokenStream, kind: Kind) -> TokenStream {
     match kind {
         Kind::Query => quote!(&'__convoke_c #p::QueryCtx<'__convoke_t>),
         Kind::Mutation => quote!(&'__convoke_c #p::MutationCtx<'__convoke_t>),
@@ -37,13 +33,13 @@ fn context_type(kind: Kind) -> TokenStream {
 /// The user's function, kept as written inside a wrapper of the same signature whose
 /// future names the procedure (see `convoke::ProcedureFuture`).
 fn handler(model: &Procedure<'_>) -> TokenStream {
-    let p = private();
+    let p = model.krate.private();
     let function = model.function;
     let attrs = &function.attrs;
     let vis = model.vis;
     let ident = model.ident;
     let ctx_ident = &model.ctx_ident;
-    let ctx_type = context_type(model.kind);
+    let ctx_type = context_type(&p, model.kind);
     let return_type = model.return_type;
     let (lifetimes, captures) = match model.kind {
         Kind::Action => (quote!(<'__convoke_c>), quote!(use<'__convoke_c>)),
@@ -82,8 +78,6 @@ fn handler(model: &Procedure<'_>) -> TokenStream {
     }
 }
 
-use syn::Ident;
-
 /// Lets a handler write `ctx: &QueryCtx` for `ctx: &QueryCtx<'_>`: an `async fn` rejects the
 /// hidden lifetime (E0726), so the kept handler gets the `'_` spelled out.
 fn elide_context_lifetime(function: &mut syn::ItemFn) {
@@ -105,7 +99,7 @@ fn elide_context_lifetime(function: &mut syn::ItemFn) {
 
 /// The marker type, its `Procedure` and kind impls, and its registry entry.
 fn marker(model: &Procedure<'_>) -> TokenStream {
-    let p = private();
+    let p = model.krate.private();
     let vis = model.vis;
     let ident = model.ident;
     let output = model.output;
@@ -137,7 +131,8 @@ fn marker(model: &Procedure<'_>) -> TokenStream {
     } else {
         quote!()
     };
-    let kind_name = match model.kind {
+    // The `ProcedureKind` variant.
+    let kind_variant = match model.kind {
         Kind::Query => quote!(Query),
         Kind::Mutation => quote!(Mutation),
         Kind::Action => quote!(Action),
@@ -159,7 +154,7 @@ fn marker(model: &Procedure<'_>) -> TokenStream {
                 async move {
                     let call = #p::CallInfo {
                         path: <Self as #p::Procedure>::path(),
-                        kind: #p::ProcedureKind::#kind_name,
+                        kind: #p::ProcedureKind::#kind_variant,
                         started: ::std::time::Instant::now(),
                     };
                     #p::run_with::<#ctx_type, #middleware, _, _, _>(ctx, call, |value| async move {
@@ -179,18 +174,11 @@ fn marker(model: &Procedure<'_>) -> TokenStream {
         },
         None => quote!(#ident(#handler_args)),
     };
-    let (kind_variant, visibility) = (
-        match model.kind {
-            Kind::Query => quote!(Query),
-            Kind::Mutation => quote!(Mutation),
-            Kind::Action => quote!(Action),
-        },
-        if model.internal {
-            quote!(Internal)
-        } else {
-            quote!(Public)
-        },
-    );
+    let visibility = if model.internal {
+        quote!(Internal)
+    } else {
+        quote!(Public)
+    };
     let doc = format!(
         "The procedure [`{ident}()`](fn@{ident}): {} registered as `{export_name}` in this module.",
         model.kind.with_article()
@@ -274,7 +262,7 @@ fn marker(model: &Procedure<'_>) -> TokenStream {
 /// Methods on the module's caller types. Each carries the capability its cell of the call
 /// matrix needs as a bound on the context type, so forbidden calls fail to compile.
 fn caller_methods(model: &Procedure<'_>) -> TokenStream {
-    let p = private();
+    let p = model.krate.private();
     let vis = model.vis;
     let ident = model.ident;
     let output = model.output;

@@ -7,6 +7,8 @@ use syn::{
 };
 
 use super::attr::{Kind, Options};
+use crate::crate_path::CratePath;
+use crate::errors::Errors;
 
 /// A checked procedure.
 pub(crate) struct Procedure<'f> {
@@ -30,6 +32,8 @@ pub(crate) struct Procedure<'f> {
     pub(crate) output: &'f Type,
     /// The declared return type, `Result<T>`.
     pub(crate) return_type: &'f Type,
+    /// The path of the convoke crate (`crate = "..."`).
+    pub(crate) krate: CratePath,
 }
 
 pub(crate) struct Middleware<'f> {
@@ -63,36 +67,17 @@ impl Kind {
     }
 }
 
-/// Collects every error instead of stopping at the first.
-#[derive(Default)]
-struct Errors(Option<syn::Error>);
-
-impl Errors {
-    fn push(&mut self, span: Span, message: impl std::fmt::Display) {
-        let e = syn::Error::new(span, message);
-        match &mut self.0 {
-            Some(all) => all.combine(e),
-            None => self.0 = Some(e),
-        }
-    }
-
-    /// Like `push`, spanning all of `tokens` (a bare `Span` covers only their first token
-    /// on stable Rust).
-    fn push_spanned(&mut self, tokens: impl quote::ToTokens, message: impl std::fmt::Display) {
-        let e = syn::Error::new_spanned(tokens, message);
-        match &mut self.0 {
-            Some(all) => all.combine(e),
-            None => self.0 = Some(e),
-        }
-    }
-}
-
 impl<'f> Procedure<'f> {
-    pub(crate) fn check(options: Options, function: &'f ItemFn) -> syn::Result<Self> {
+    /// The procedure, with every mistake pushed to `errors`; `None` if it has no model at
+    /// all. The caller expands it only if `errors` stayed empty.
+    pub(crate) fn check(
+        options: Options,
+        function: &'f ItemFn,
+        errors: &mut Errors,
+    ) -> Option<Self> {
         let sig = &function.sig;
         let kind = options.kind;
         let (ctx_name, ctx_written) = kind.context();
-        let mut errors = Errors::default();
 
         if sig.asyncness.is_none() {
             errors.push(
@@ -150,7 +135,7 @@ impl<'f> Procedure<'f> {
                 Ident::new("ctx", Span::call_site())
             }
             Some(FnArg::Typed(param)) => {
-                check_context(&param.ty, kind, ctx_name, ctx_written, &mut errors);
+                check_context(&param.ty, kind, ctx_name, ctx_written, errors);
                 param_ident(&param.pat, "__convoke_ctx")
             }
         };
@@ -210,9 +195,7 @@ impl<'f> Procedure<'f> {
                     sig.ident.span(),
                     "a procedure must return `Result<T>` (`convoke::Result`)",
                 );
-                return Err(errors
-                    .0
-                    .unwrap_or_else(|| unreachable_error(sig.ident.span())));
+                return None;
             }
             ReturnType::Type(_, ty) => match result_ok_type(ty) {
                 Some(output) => (output, &**ty),
@@ -221,15 +204,12 @@ impl<'f> Procedure<'f> {
                         ty,
                         "a procedure must return `Result<T>` (`convoke::Result`)",
                     );
-                    return Err(errors.0.unwrap_or_else(|| unreachable_error(ty.span())));
+                    return None;
                 }
             },
         };
 
-        if let Some(errors) = errors.0 {
-            return Err(errors);
-        }
-        Ok(Procedure {
+        Some(Procedure {
             function,
             kind,
             internal: options.internal,
@@ -245,13 +225,9 @@ impl<'f> Procedure<'f> {
             args,
             output,
             return_type,
+            krate: options.krate,
         })
     }
-}
-
-/// An error for a path that always has one pushed before; keeps the code panic-free.
-fn unreachable_error(span: Span) -> syn::Error {
-    syn::Error::new(span, "invalid procedure")
 }
 
 fn check_context(ty: &Type, kind: Kind, ctx_name: &str, ctx_written: &str, errors: &mut Errors) {
