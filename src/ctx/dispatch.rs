@@ -16,25 +16,33 @@ impl CallInternal for QueryCtx<'_> {}
 impl CallInternal for MutationCtx<'_> {}
 impl CallInternal for ActionCtx {}
 
-/// Queries from queries and mutations: in the same transaction, one level deeper.
-macro_rules! query_in_transaction {
-    ($ctx:ident) => {
-        impl CallQuery for $ctx<'_> {
-            fn call_query<P: QueryProcedure>(&self, args: P::Args) -> Call<'_, P::Output> {
-                match self.env.nested_depth::<P>(self.depth) {
-                    Ok(depth) => Call::new(async move {
-                        let ctx = QueryCtx::new(self.tx, self.env, depth);
-                        P::run(&ctx, args).await
-                    }),
-                    Err(e) => Call::ready(Err(e)),
-                }
-            }
-        }
-    };
+/// A query from a query or a mutation: in the same transaction, one level deeper.
+fn query_in_transaction<'a, P: QueryProcedure>(
+    tx: &'a crate::db::Transaction,
+    env: &'a super::CallEnv,
+    depth: u32,
+    args: P::Args,
+) -> Call<'a, P::Output> {
+    match env.nested_depth::<P>(depth) {
+        Ok(depth) => Call::new(async move {
+            let ctx = QueryCtx::new(tx, env, depth);
+            P::run(&ctx, args).await
+        }),
+        Err(e) => Call::ready(Err(e)),
+    }
 }
 
-query_in_transaction!(QueryCtx);
-query_in_transaction!(MutationCtx);
+impl CallQuery for QueryCtx<'_> {
+    fn call_query<P: QueryProcedure>(&self, args: P::Args) -> Call<'_, P::Output> {
+        query_in_transaction::<P>(self.tx, self.env, self.depth, args)
+    }
+}
+
+impl CallQuery for MutationCtx<'_> {
+    fn call_query<P: QueryProcedure>(&self, args: P::Args) -> Call<'_, P::Output> {
+        query_in_transaction::<P>(self.tx, self.env, self.depth, args)
+    }
+}
 
 impl CallMutation for MutationCtx<'_> {
     fn call_mutation<P: MutationProcedure>(&self, args: P::Args) -> Call<'_, P::Output> {
