@@ -10,8 +10,7 @@ use futures::FutureExt;
 use crate::caller::Call;
 use crate::contention::{Attempts, Contention, Lanes};
 use crate::ctx::{ActionCtx, CallEnv, LogLines, MutationCtx, QueryCtx, UserIdentity};
-use crate::db::schema::Schema;
-use crate::db::{Database, DocumentId, RetainedSnapshot, Transaction, TransactionLimits};
+use crate::db::{Database, RetainedSnapshot, Transaction, TransactionLimits};
 use crate::error::{Error, Result};
 use crate::procedure::{
     ActionProcedure, Handler, MutationProcedure, Procedure, ProcedureKind, QueryProcedure,
@@ -20,7 +19,7 @@ use crate::registry::{
     ErasedInvoke, ErasedMutationFn, ErasedQueryFn, ProcedureEntry, ProcedureInfo, Registry,
 };
 use crate::scheduler::{Scheduler, SchedulerConfig};
-use crate::store::{MemoryStore, Storage};
+use crate::store::{DocumentId, MemoryStore, Schema, Storage};
 use crate::value::{self, Value};
 
 /// Convex's limit on nested calls.

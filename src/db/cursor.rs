@@ -7,8 +7,7 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
-use super::index::{IndexKey, KeyPart};
-use crate::store::StoreError;
+use crate::store::{IndexKey, KeyPart, StoreError};
 use crate::value::{self, Value};
 
 pub(crate) fn encode(index: &str, descending: bool, key: Option<&IndexKey>) -> String {

@@ -26,13 +26,12 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 pub use id::{DocumentId, Id};
 pub use index::IndexRange;
-use index::{BY_CREATION_TIME, IndexKey, KeyRange};
 pub use schema::TableDefinition;
 pub use transaction::TransactionLimits;
 pub(crate) use transaction::{Database, RetainedSnapshot, Transaction};
 
 pub use crate::store::Order;
-use crate::store::{Document, StoreError};
+use crate::store::{BY_CREATION_TIME, Document, IndexKey, KeyRange, StoreError};
 use crate::value::{self, Object, Value};
 
 /// A document type stored in a table: `#[derive(Table)] #[table(name = "teams")]`.

@@ -6,11 +6,9 @@ use std::sync::atomic::{AtomicUsize, Ordering as AtomicOrdering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::db::DocumentId;
-use crate::db::index::{IndexKey, KeyRange};
-use crate::db::schema::Schema;
 use crate::store::{
-    CommitRequest, Document, Held, Order, ReadRange, ReadSet, Storage, StoreError, Timestamp,
+    CommitRequest, Document, DocumentId, Held, IndexKey, KeyRange, Order, ReadRange, ReadSet,
+    Schema, Storage, StoreError, Timestamp,
 };
 use crate::value::{self, Object};
 

@@ -4,9 +4,8 @@ use std::time::UNIX_EPOCH;
 
 use super::{BY_STATE, JobState, SCHEDULED_FUNCTIONS, ScheduledFunctionId};
 use crate::caller::ScheduleTime;
-use crate::db::index::{IndexRange, KeyRange};
-use crate::db::{Database, DocumentId, Transaction};
-use crate::store::{Document, Order, StoreError, Timestamp, fields_size};
+use crate::db::{Database, IndexRange, Transaction};
+use crate::store::{Document, DocumentId, KeyRange, Order, StoreError, Timestamp, fields_size};
 use crate::value::{MAX_VALUE_SIZE, Object, Value};
 
 /// Functions one transaction (one mutation, with the mutations it calls) may schedule, as

@@ -6,12 +6,9 @@ use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard};
 
 use super::{
-    CommitRequest, Document, Exclusive, Held, Order, Storage, StoreError, StoreFuture, Timestamp,
-    Write,
+    CommitRequest, Document, DocumentId, Exclusive, Held, IndexKey, KeyRange, Order, Schema,
+    Storage, StoreError, StoreFuture, TableIndexes, Timestamp, Write,
 };
-use crate::db::DocumentId;
-use crate::db::index::{IndexKey, KeyRange};
-use crate::db::schema::{Schema, TableIndexes};
 
 /// Where a durable engine writes commits (group commit).
 ///

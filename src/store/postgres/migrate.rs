@@ -7,9 +7,7 @@ use super::classify::{Phase, classify, describe};
 use super::key;
 use super::rows::{EntryRows, document, from_sql};
 use super::sql::Statements;
-use crate::db::DocumentId;
-use crate::db::schema::Schema;
-use crate::store::StoreError;
+use crate::store::{DocumentId, Schema, StoreError, TableIndexes};
 
 /// The layout this version of convoke writes; older ones are migrated at start.
 pub(super) const LAYOUT_VERSION: i64 = 1;
@@ -88,7 +86,7 @@ pub(super) async fn migrate_on(
     tables.extend(stored.keys().cloned());
     tables.sort();
     tables.dedup();
-    let system: BTreeMap<String, String> = crate::db::schema::TableIndexes::system()
+    let system: BTreeMap<String, String> = TableIndexes::system()
         .iter()
         .map(|(name, fields)| (name.to_owned(), fields.definition()))
         .collect();
@@ -137,7 +135,7 @@ pub(super) async fn backfill(
     tx: &tokio_postgres::Transaction<'_>,
     sql: &Statements,
     table: &str,
-    defs: &crate::db::schema::TableIndexes,
+    defs: &TableIndexes,
     indexes: &[&str],
 ) -> Result<(), tokio_postgres::Error> {
     if indexes.is_empty() {

@@ -69,11 +69,9 @@ use self::rows::{document, from_sql, to_sql};
 use self::snapshot::{OpenTransaction, end_snapshot};
 use self::sql::Statements;
 use super::{
-    CommitRequest, Document, Exclusive, Order, Storage, StoreError, StoreFuture, Timestamp,
+    CommitRequest, Document, DocumentId, Exclusive, KeyRange, Order, Schema, Storage, StoreError,
+    StoreFuture, Timestamp,
 };
-use crate::db::DocumentId;
-use crate::db::index::KeyRange;
-use crate::db::schema::Schema;
 
 /// The PostgreSQL engine: one database shared by any number of runtime processes, with
 /// the same transaction model as the in-process engines.

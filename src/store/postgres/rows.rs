@@ -6,11 +6,11 @@ use std::ops::Bound;
 use std::sync::Arc;
 
 use super::key;
-use crate::db::DocumentId;
-use crate::db::index::{BY_ID, KeyPart, KeyRange};
-use crate::db::schema::Schema;
 use crate::store::document_json;
-use crate::store::{CommitRequest, Document, ReadSet, StoreError};
+use crate::store::{
+    BY_ID, CommitRequest, Document, DocumentId, KeyPart, KeyRange, ReadSet, Schema, StoreError,
+    TableIndexes,
+};
 use crate::value::Value;
 
 /// A read set as half-open byte ranges of index keys, `[low, high)`, the columns of the
@@ -123,7 +123,7 @@ impl WriteRows {
             entry_keys: Vec::with_capacity(3 * n),
             entry_numbers: Vec::with_capacity(3 * n),
         };
-        let mut indexes: HashMap<&str, Arc<crate::db::schema::TableIndexes>> = HashMap::new();
+        let mut indexes: HashMap<&str, Arc<TableIndexes>> = HashMap::new();
         for (id, doc) in &request.writes {
             let table = id.table();
             let number = to_sql(id.number());
