@@ -9,17 +9,17 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use crate::db::DbError;
 use crate::db::Table;
 pub use crate::store::DocumentId;
-use crate::store::StoreError;
 
 impl DocumentId {
     /// This id as an id of table `T`, if the document is in `T`'s table.
-    pub fn typed<T: Table>(&self) -> Result<Id<T>, StoreError> {
+    pub fn typed<T: Table>(&self) -> Result<Id<T>, DbError> {
         if self.table() == T::NAME {
             Ok(Id::from_number(self.number()))
         } else {
-            Err(StoreError::WrongTable {
+            Err(DbError::WrongTable {
                 id: self.to_string(),
                 expected: T::NAME.to_owned(),
             })
@@ -28,10 +28,10 @@ impl DocumentId {
 }
 
 impl FromStr for DocumentId {
-    type Err = StoreError;
+    type Err = DbError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let invalid = || StoreError::InvalidId { id: s.to_owned() };
+        let invalid = || DbError::InvalidId { id: s.to_owned() };
         let (table, number) = s.rsplit_once(':').ok_or_else(invalid)?;
         if table.is_empty() {
             return Err(invalid());
@@ -131,7 +131,7 @@ impl<T: Table> fmt::Debug for Id<T> {
 }
 
 impl<T: Table> FromStr for Id<T> {
-    type Err = StoreError;
+    type Err = DbError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         s.parse::<DocumentId>()?.typed()

@@ -8,7 +8,7 @@ use std::ops::Bound;
 
 use serde::Serialize;
 
-use crate::store::StoreError;
+use crate::db::DbError;
 pub use crate::store::{BY_CREATION_TIME, BY_ID, IndexFields, IndexKey, KeyPart, KeyRange};
 use crate::value::{self, Value};
 
@@ -95,8 +95,8 @@ impl IndexRange {
         table: &str,
         index: &str,
         fields: &IndexFields,
-    ) -> Result<KeyRange, StoreError> {
-        let invalid = |reason: String| StoreError::InvalidIndexRange {
+    ) -> Result<KeyRange, DbError> {
+        let invalid = |reason: String| DbError::InvalidIndexRange {
             table: table.to_owned(),
             index: index.to_owned(),
             reason,
@@ -153,12 +153,12 @@ impl IndexRange {
 }
 
 /// The key part for a condition's value; `_id` conditions take the id's string form.
-fn key_part(fields: &IndexFields, field: &str, v: Value) -> Result<KeyPart, StoreError> {
+fn key_part(fields: &IndexFields, field: &str, v: Value) -> Result<KeyPart, DbError> {
     if fields.is_by_id() || field == "_id" {
         let id = match &v {
             Value::String(s) => s.parse::<crate::db::DocumentId>()?,
             other => {
-                return Err(StoreError::InvalidId {
+                return Err(DbError::InvalidId {
                     id: other.to_string(),
                 });
             }

@@ -9,11 +9,10 @@ use super::{JobState, ScheduledFunctionId, insert_job};
 use crate::caller::ScheduleTime;
 use crate::contention::Attempts;
 use crate::ctx::{ActionCtx, LogLines, MutationCtx};
-use crate::db::{DocumentId, Transaction};
+use crate::db::{DbError, DocumentId, Transaction};
 use crate::error::{Error, Result};
 use crate::registry::{ErasedActionFn, ErasedMutationFn};
 use crate::runtime::{MutationBody, Runtime, catch_panic};
-use crate::store::StoreError;
 use crate::value::Value;
 
 /// How many times a transaction of the scheduler's own may run before conflicts make it
@@ -66,7 +65,7 @@ impl Runtime {
     pub(crate) async fn in_system_transaction<T, F, Fut>(&self, body: F) -> Result<T>
     where
         F: Fn(Arc<Transaction>) -> Fut,
-        Fut: Future<Output = std::result::Result<T, StoreError>>,
+        Fut: Future<Output = std::result::Result<T, DbError>>,
     {
         let mut attempts = Attempts::new(self.lanes(), "_scheduler", SYSTEM_ATTEMPTS);
         loop {
@@ -82,7 +81,7 @@ impl Runtime {
                     }
                     return Ok(output);
                 }
-                Err(e) if e.is_conflict() => attempts.conflicted(e)?,
+                Err(DbError::Store(e)) if e.is_conflict() => attempts.conflicted(e)?,
                 Err(e) => return Err(e.into()),
             }
         }

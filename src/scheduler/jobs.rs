@@ -4,8 +4,8 @@ use std::time::UNIX_EPOCH;
 
 use super::{BY_STATE, JobState, SCHEDULED_FUNCTIONS, ScheduledFunctionId};
 use crate::caller::ScheduleTime;
-use crate::db::{Database, IndexRange, Transaction};
-use crate::store::{Document, DocumentId, KeyRange, Order, StoreError, Timestamp, fields_size};
+use crate::db::{Database, DbError, IndexRange, Transaction};
+use crate::store::{Document, DocumentId, KeyRange, Order, Timestamp, fields_size};
 use crate::value::{MAX_VALUE_SIZE, Object, Value};
 
 /// Functions one transaction (one mutation, with the mutations it calls) may schedule, as
@@ -35,7 +35,7 @@ pub(crate) async fn insert_job(
     args: Value,
     when: ScheduleTime,
     canceled: bool,
-) -> Result<ScheduledFunctionId, StoreError> {
+) -> Result<ScheduledFunctionId, DbError> {
     tx.note_scheduled(
         args.size(),
         MAX_SCHEDULED_PER_TRANSACTION,
@@ -64,7 +64,7 @@ pub(crate) async fn insert_job(
     fields.insert("state".to_owned(), state_value(&state));
     let size = fields_size(&fields);
     if size > MAX_VALUE_SIZE {
-        return Err(StoreError::ScheduledArgsTooLarge {
+        return Err(DbError::ScheduledArgsTooLarge {
             path: path.to_owned(),
             size: args_size,
             max: MAX_VALUE_SIZE.saturating_sub(size - args_size),
@@ -78,7 +78,7 @@ pub(crate) async fn insert_job(
 pub(crate) async fn job_state_kind(
     tx: &Transaction,
     id: &DocumentId,
-) -> Result<Option<String>, StoreError> {
+) -> Result<Option<String>, DbError> {
     Ok(tx.get(id).await?.map(|doc| {
         doc.fields
             .get("state")
@@ -94,7 +94,7 @@ pub(crate) async fn job_state_kind(
 
 /// Whether the job with this id exists and is canceled (what a canceled, still running
 /// action schedules is canceled too).
-pub(crate) async fn is_canceled(tx: &Transaction, id: &DocumentId) -> Result<bool, StoreError> {
+pub(crate) async fn is_canceled(tx: &Transaction, id: &DocumentId) -> Result<bool, DbError> {
     Ok(job_state_kind(tx, id).await?.as_deref() == Some(JobState::Canceled.kind()))
 }
 
@@ -104,7 +104,7 @@ pub(crate) async fn set_state(
     id: &DocumentId,
     state: &JobState,
     now_ms: f64,
-) -> Result<(), StoreError> {
+) -> Result<(), DbError> {
     let mut fields = Object::new();
     if state.is_finished() {
         fields.insert("completed_time".to_owned(), Value::Float64(now_ms));
@@ -119,7 +119,7 @@ pub(crate) async fn set_in_progress(
     tx: &Transaction,
     id: &DocumentId,
     runner: Option<i64>,
-) -> Result<(), StoreError> {
+) -> Result<(), DbError> {
     let mut state = Object::with_capacity(2);
     state.insert(
         "kind".to_owned(),
@@ -152,7 +152,7 @@ fn runner_of(doc: &Document) -> Option<Option<i64>> {
 /// Every running action, with the runner recorded for it.
 pub(crate) async fn running_actions(
     tx: &Transaction,
-) -> Result<Vec<(DocumentId, Option<i64>)>, StoreError> {
+) -> Result<Vec<(DocumentId, Option<i64>)>, DbError> {
     let unfinished = IndexRange::default()
         .eq("state.kind", JobState::InProgress.kind())
         .eq("completed_time", Value::Null);
@@ -169,7 +169,7 @@ pub(crate) async fn running_actions(
 pub(crate) async fn running_action(
     tx: &Transaction,
     id: &DocumentId,
-) -> Result<Option<Option<i64>>, StoreError> {
+) -> Result<Option<Option<i64>>, DbError> {
     Ok(tx.get(id).await?.and_then(|doc| runner_of(&doc)))
 }
 
@@ -189,19 +189,19 @@ pub(crate) async fn cancel_job(
     tx: &Transaction,
     id: &ScheduledFunctionId,
     now_ms: f64,
-) -> Result<(), StoreError> {
+) -> Result<(), DbError> {
     let id = id.document_id();
     match job_state_kind(tx, &id).await?.as_deref() {
-        None => Err(StoreError::NotFound { id: id.to_string() }),
+        None => Err(DbError::NotFound { id: id.to_string() }),
         Some("pending" | "in_progress") => set_state(tx, &id, &JobState::Canceled, now_ms).await,
         Some(_) => Ok(()),
     }
 }
 
-fn resolve(tx: &Transaction, index: &str, range: IndexRange) -> Result<KeyRange, StoreError> {
+fn resolve(tx: &Transaction, index: &str, range: IndexRange) -> Result<KeyRange, DbError> {
     let defs = tx.schema().table(SCHEDULED_FUNCTIONS);
     let Some(fields) = defs.get(index) else {
-        return Err(StoreError::UnknownIndex {
+        return Err(DbError::UnknownIndex {
             table: SCHEDULED_FUNCTIONS.to_owned(),
             index: index.to_owned(),
             available: defs.names(),
@@ -220,7 +220,7 @@ pub(crate) async fn finished_jobs(
     tx: &Transaction,
     cutoff: Option<f64>,
     limit: usize,
-) -> Result<(Vec<(DocumentId, f64)>, bool), StoreError> {
+) -> Result<(Vec<(DocumentId, f64)>, bool), DbError> {
     let mut jobs = Vec::new();
     let mut full = false;
     for kind in FINISHED {
@@ -292,10 +292,10 @@ pub(crate) async fn due_jobs(
     now: f64,
     limit: usize,
     skip: impl Fn(&DocumentId) -> bool,
-) -> Result<Due, StoreError> {
+) -> Result<Due, DbError> {
     let defs = db.schema.table(SCHEDULED_FUNCTIONS);
     let Some(fields) = defs.get(BY_STATE) else {
-        return Err(StoreError::UnknownIndex {
+        return Err(DbError::UnknownIndex {
             table: SCHEDULED_FUNCTIONS.to_owned(),
             index: BY_STATE.to_owned(),
             available: defs.names(),

@@ -28,7 +28,7 @@
 //! - **Limits.** One transaction (a mutation and the mutations it calls) schedules at most
 //!   [`MAX_SCHEDULED_PER_TRANSACTION`] functions, whose arguments total at most
 //!   [`MAX_SCHEDULED_ARGS_BYTES`]; beyond, scheduling fails with
-//!   [`StoreError::LimitExceeded`](crate::store::StoreError::LimitExceeded). Each job is a
+//!   [`DbError::LimitExceeded`](crate::db::DbError::LimitExceeded). Each job is a
 //!   document, so one function's arguments are also bounded by the 1 MiB document limit.
 //! - **Running.** [`Runtime::start_scheduler`] starts the worker (bounded concurrency,
 //!   [`SchedulerConfig`]); in tests, a [`VirtualClock`] with
@@ -114,7 +114,7 @@ pub const SCHEDULED_FUNCTIONS: &str = "_scheduled_functions";
 /// `ctx.db().query::<ScheduledFunction>()`, or through the index [`BY_STATE`]
 /// (`|r| r.eq("state.kind", "pending")`). Only the scheduler
 /// writes it: `insert`, `patch`, `replace` and `delete` on it fail with
-/// [`StoreError::SystemTable`](crate::store::StoreError::SystemTable).
+/// [`DbError::SystemTable`](crate::db::DbError::SystemTable).
 ///
 /// As a document (by-name results, JSON) it reads
 /// `{ "name": "emails:send", "args": {..}, "scheduled_time": 1.7e12, "completed_time": null,

@@ -226,12 +226,12 @@ impl PostgresStore {
         limit: Option<usize>,
     ) -> Result<Vec<Arc<Document>>, StoreError> {
         let defs = self.schema().table(table);
+        // The transaction layer checks the index first: an unknown one is the caller's bug.
         if defs.get(index).is_none() {
-            return Err(StoreError::UnknownIndex {
-                table: table.to_owned(),
-                index: index.to_owned(),
-                available: defs.names(),
-            });
+            return Err(StoreError::Engine(format!(
+                "scan of an unknown index: table '{table}' has no index '{index}' (its indexes: {})",
+                defs.names()
+            )));
         }
         let bounds = range.map_bounds();
         if KeyRange::is_empty_map_range(&bounds) || limit == Some(0) {
@@ -336,7 +336,9 @@ impl PostgresStore {
         let entry = self.transaction(handle)?;
         let mut tx = entry.lock().await;
         if !tx.writable {
-            return Err(StoreError::ReadOnly);
+            return Err(StoreError::Engine(
+                "try_lock in a read-only transaction".to_owned(),
+            ));
         }
         let (connection, begin) = self.connection(&mut tx).await?;
         let (begun, result) = Self::with_begin(connection, begin, async {
