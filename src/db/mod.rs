@@ -16,6 +16,7 @@ mod error;
 mod id;
 pub mod index;
 pub mod schema;
+pub(crate) mod system;
 mod transaction;
 
 use std::fmt;

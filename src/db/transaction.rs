@@ -547,7 +547,7 @@ impl RetainedSnapshot {
     pub(crate) async fn open(db: Arc<Database>) -> Result<Self, StoreError> {
         let snapshot = db.store.begin(false);
         let retained = RetainedSnapshot { db, snapshot };
-        let nothing = DocumentId::new(crate::scheduler::SCHEDULED_FUNCTIONS, 0);
+        let nothing = DocumentId::new(super::system::scheduled_functions::SCHEDULED_FUNCTIONS, 0);
         retained.db.store.get(snapshot, &nothing).await?;
         Ok(retained)
     }

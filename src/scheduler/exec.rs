@@ -2,13 +2,14 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::time::UNIX_EPOCH;
 
-use super::jobs::{self, job_state_kind, set_state};
 use super::worker::Ran;
 use super::{JobState, ScheduledFunctionId, insert_job};
 use crate::caller::ScheduleTime;
 use crate::contention::Attempts;
 use crate::ctx::{ActionCtx, LogLines, MutationCtx};
+use crate::db::system::scheduled_functions::{self as jobs, job_state_kind, set_state};
 use crate::db::{DbError, DocumentId, Transaction};
 use crate::error::{Error, Result};
 use crate::registry::{ErasedActionFn, ErasedMutationFn};
@@ -18,6 +19,17 @@ use crate::value::Value;
 /// How many times a transaction of the scheduler's own may run before conflicts make it
 /// give up (it re-runs in the contention lane, then exclusively, like a mutation).
 const SYSTEM_ATTEMPTS: u32 = 16;
+
+/// When a job scheduled at `now_ms` for `when` is due.
+fn due_time(now_ms: f64, when: ScheduleTime) -> f64 {
+    match when {
+        ScheduleTime::After(delay) => now_ms + delay.as_secs_f64() * 1000.0,
+        ScheduleTime::At(time) => match time.duration_since(UNIX_EPOCH) {
+            Ok(since) => since.as_secs_f64() * 1000.0,
+            Err(_) => 0.0,
+        },
+    }
+}
 
 /// A scheduled mutation run together with its job's move to `success`.
 struct ScheduledMutation<'j> {
@@ -219,7 +231,7 @@ impl Runtime {
                 None => false,
             };
             let now = self.scheduler().now_ms();
-            insert_job(&tx, now, path, args.clone(), when, canceled).await
+            insert_job(&tx, now, path, args.clone(), due_time(now, when), canceled).await
         })
         .await
     }
@@ -249,7 +261,7 @@ pub(crate) async fn schedule_in_transaction(
         None => false,
     };
     let now = runtime.scheduler().now_ms();
-    Ok(insert_job(tx, now, path, args, when, canceled).await?)
+    Ok(insert_job(tx, now, path, args, due_time(now, when), canceled).await?)
 }
 
 /// The arguments of `P` as a value, for the job document.
