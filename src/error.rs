@@ -1,5 +1,6 @@
 //! The runtime's error type: what a procedure returns and what a caller sees.
 
+use crate::db::DbError;
 use crate::procedure::ProcedureKind;
 use crate::store::StoreError;
 use crate::value::{Value, ValueError};
@@ -147,9 +148,12 @@ pub enum Error {
     /// A value could not be converted to or from Convex's data model.
     #[error(transparent)]
     Value(#[from] ValueError),
-    /// The document store refused an operation.
+    /// The database refused an operation, or its engine failed ([`DbError::Store`]: a
+    /// conflict, an outage...). The one variant for both, so that a failure has one shape
+    /// whether it came through `ctx.db()` or from the runtime's own use of the engine
+    /// (start-up, commit): a [`StoreError`] converts into `Db(DbError::Store(..))`.
     #[error(transparent)]
-    Store(#[from] StoreError),
+    Db(#[from] DbError),
     /// A call to a procedure on another server failed outside the procedure: the server
     /// refused the request (bad token, unknown procedure...), the procedure failed there
     /// with a non-user error, or the server could not be reached. (A user error of a remote
@@ -157,6 +161,12 @@ pub enum Error {
     /// the [`RemoteFailure`].
     #[error(transparent)]
     Remote(RemoteFailure),
+}
+
+impl From<StoreError> for Error {
+    fn from(e: StoreError) -> Self {
+        Error::Db(DbError::Store(e))
+    }
 }
 
 impl Error {
@@ -205,7 +215,7 @@ impl Error {
     pub fn is_conflict(&self) -> bool {
         match self {
             Error::TooManyConflicts { .. } => true,
-            Error::Store(e) => e.is_conflict(),
+            Error::Db(e) => e.is_conflict(),
             _ => false,
         }
     }
@@ -218,10 +228,8 @@ impl Error {
 
     /// Whether the database could not be reached (see [`StoreError::is_unavailable`]):
     /// nothing was committed, or (`CommitOutcomeUnknown`) the outcome is not known.
-    ///
-    /// [`StoreError::is_unavailable`]: crate::store::StoreError::is_unavailable
     pub fn is_unavailable(&self) -> bool {
-        matches!(self, Error::Store(e) if e.is_unavailable())
+        matches!(self, Error::Db(e) if e.is_unavailable())
     }
 
     /// Whether no procedure was found under the requested path.

@@ -10,8 +10,7 @@ use futures::FutureExt;
 use crate::caller::Call;
 use crate::contention::{Attempts, Contention, Lanes};
 use crate::ctx::{ActionCtx, CallEnv, LogLines, MutationCtx, QueryCtx, UserIdentity};
-use crate::db::schema::Schema;
-use crate::db::{Database, DocumentId, RetainedSnapshot, Transaction, TransactionLimits};
+use crate::db::{Database, DbError, RetainedSnapshot, Transaction, TransactionLimits};
 use crate::error::{Error, Result};
 use crate::procedure::{
     ActionProcedure, Handler, MutationProcedure, Procedure, ProcedureKind, QueryProcedure,
@@ -20,7 +19,7 @@ use crate::registry::{
     ErasedInvoke, ErasedMutationFn, ErasedQueryFn, ProcedureEntry, ProcedureInfo, Registry,
 };
 use crate::scheduler::{Scheduler, SchedulerConfig};
-use crate::store::{MemoryStore, Storage};
+use crate::store::{DocumentId, MemoryStore, Schema, Storage};
 use crate::value::{self, Value};
 
 /// Convex's limit on nested calls.
@@ -824,7 +823,7 @@ impl Runtime {
                 // The engine reported a conflict while the procedure ran (PostgreSQL can, at
                 // a read): re-run it, whatever error the procedure made of it.
                 Err(e) => match tx.conflict() {
-                    Some(conflict) => Err(conflict),
+                    Some(conflict) => Err(DbError::Store(conflict)),
                     None => {
                         logs.absorb(env.logs);
                         return Err(e);
@@ -840,7 +839,7 @@ impl Runtime {
                     }
                     return Ok(output);
                 }
-                Err(conflict) if conflict.is_conflict() => {
+                Err(DbError::Store(conflict)) if conflict.is_conflict() => {
                     if let Err(give_up) = attempts.conflicted(conflict) {
                         logs.absorb(env.logs);
                         return Err(give_up);

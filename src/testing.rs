@@ -62,11 +62,11 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use crate::ctx::UserIdentity;
+use crate::db::DbError;
 use crate::db::{DatabaseReader, DatabaseWriter, Transaction};
 use crate::error::{Error, Result};
 use crate::runtime::{Runtime, RuntimeBuilder};
 use crate::scheduler::{Clock, JobState, ScheduledFunction, SchedulerConfig, VirtualClock};
-use crate::store::StoreError;
 
 /// A boxed future borrowing a database handle, as [`TestRuntime::run`] takes it.
 pub type DbFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T>> + Send + 'a>>;
@@ -179,7 +179,7 @@ impl TestRuntime {
                 }
             }
         }
-        Err(Error::Store(StoreError::LimitExceeded {
+        Err(Error::Db(DbError::LimitExceeded {
             what: "scheduler rounds in finish_all_scheduled_functions",
             limit: MAX_SCHEDULER_ROUNDS,
         }))

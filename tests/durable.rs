@@ -4,10 +4,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use convoke::db::index::KeyRange;
-use convoke::db::schema::{Schema, TableDefinition};
-use convoke::db::{DocumentId, Order};
-use convoke::store::{CommitRequest, Document, ReadSet, SqliteStore, Storage};
+use convoke::db::TableDefinition;
+use convoke::store::{
+    CommitRequest, Document, DocumentId, KeyRange, Order, ReadSet, Schema, SqliteStore, Storage,
+};
 use convoke::value::{Object, Value};
 use convoke::{Doc, Id, Result, Runtime, Table};
 use serde::{Deserialize, Serialize};

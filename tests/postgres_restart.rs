@@ -102,8 +102,8 @@ impl Outcome {
             Err(e) => {
                 let message = e.to_string();
                 match &e {
-                    Error::Store(store) if store.is_unavailable() => match store {
-                        StoreError::CommitOutcomeUnknown { .. } => Outcome::Unknown(message),
+                    Error::Db(db) if db.is_unavailable() => match db.as_store() {
+                        Some(StoreError::CommitOutcomeUnknown { .. }) => Outcome::Unknown(message),
                         _ => Outcome::Unavailable(message),
                     },
                     Error::TooManyConflicts { .. } => Outcome::GaveUp(message),

@@ -12,11 +12,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, LazyLock, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use convoke::db::DbError;
 use convoke::scheduler::{
     Clock, JobState, MAX_SCHEDULED_PER_TRANSACTION, ScheduledFunction, SchedulerConfig,
     VirtualClock,
 };
-use convoke::store::StoreError;
 use convoke::{Error, Result, Runtime, ScheduledFunctionId, Table, UserIdentity};
 use serde::{Deserialize, Serialize};
 use tokio::sync::Semaphore;
@@ -539,7 +539,7 @@ mod jobs {
         let db = ctx.db();
         let job = db.get(id).await?.expect("the job").into_inner();
         let mut errors = Vec::new();
-        let mut note = |r: std::result::Result<(), StoreError>| match r {
+        let mut note = |r: std::result::Result<(), DbError>| match r {
             Err(e) if e.is_system_table() => errors.push(e.to_string()),
             other => errors.push(format!("unexpected: {other:?}")),
         };
@@ -804,7 +804,7 @@ async fn canceled_pending_jobs_never_run() -> Result<()> {
     // An id of no job is an error.
     let nothing: ScheduledFunctionId = "_scheduled_functions:999999".parse().expect("id");
     let err = rt.mutation(jobs::cancel, nothing).await.unwrap_err();
-    assert!(matches!(&err, Error::Store(e) if e.is_not_found()), "{err}");
+    assert!(matches!(&err, Error::Db(e) if e.is_not_found()), "{err}");
     Ok(())
 }
 
@@ -1148,7 +1148,7 @@ async fn one_mutation_schedules_at_most_1000_functions() -> Result<()> {
     let err = rt.mutation(jobs::schedule_many, 1001).await.unwrap_err();
     let message = err.to_string();
     assert!(
-        matches!(&err, Error::Store(e) if e.is_limit_exceeded()),
+        matches!(&err, Error::Db(e) if e.is_limit_exceeded()),
         "{message}"
     );
     assert!(message.contains("functions scheduled"), "{message}");
@@ -1174,7 +1174,7 @@ async fn scheduled_arguments_are_bounded() -> Result<()> {
         .unwrap_err();
     let message = err.to_string();
     assert!(
-        matches!(&err, Error::Store(e @ StoreError::ScheduledArgsTooLarge { .. }) if e.is_limit_exceeded()),
+        matches!(&err, Error::Db(e @ DbError::ScheduledArgsTooLarge { .. }) if e.is_limit_exceeded()),
         "{message}"
     );
     assert!(message.contains("jobs:record"), "{message}");
@@ -1187,7 +1187,7 @@ async fn scheduled_arguments_are_bounded() -> Result<()> {
         .unwrap_err();
     let message = err.to_string();
     assert!(
-        matches!(&err, Error::Store(e @ StoreError::LimitExceeded { .. }) if e.is_limit_exceeded()),
+        matches!(&err, Error::Db(e @ DbError::LimitExceeded { .. }) if e.is_limit_exceeded()),
         "{message}"
     );
     assert!(

@@ -4,7 +4,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use convoke::store::StoreError;
+use convoke::db::DbError;
 use convoke::{Doc, Error, Id, Result, Runtime, Table};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -324,7 +324,7 @@ async fn insert_get_patch_replace_delete() -> Result<()> {
     assert!(rt.query(api::get, id).await?.is_none());
     assert!(rt.query(api::get_value, id.to_string()).await?.is_none());
     let not_found = |err: Error| match err {
-        Error::Store(StoreError::NotFound { id: missing }) => missing,
+        Error::Db(DbError::NotFound { id: missing }) => missing,
         other => panic!("expected NotFound, got {other:?}"),
     };
     assert_eq!(
@@ -389,7 +389,7 @@ async fn ids_are_unique_and_increasing() -> Result<()> {
 
 fn system_field(err: Error) -> String {
     match err {
-        Error::Store(StoreError::SystemField { field }) => field,
+        Error::Db(DbError::SystemField { field }) => field,
         other => panic!("expected SystemField, got {other:?}"),
     }
 }
@@ -434,11 +434,11 @@ async fn system_fields_cannot_be_written() -> Result<()> {
         .mutation(api::insert_with_underscore, ())
         .await
         .unwrap_err();
-    assert!(matches!(err, Error::Store(StoreError::Value(_))), "{err:?}");
+    assert!(matches!(err, Error::Db(DbError::Value(_))), "{err:?}");
     assert!(err.to_string().contains("_private"), "{err}");
     let err = rt.mutation(api::patch_non_object, id).await.unwrap_err();
     assert!(
-        matches!(err, Error::Store(StoreError::NotAnObject { .. })),
+        matches!(err, Error::Db(DbError::NotAnObject { .. })),
         "{err:?}"
     );
 
@@ -517,7 +517,7 @@ async fn ids_of_another_table_do_not_parse() -> Result<()> {
     assert_eq!(text, format!("others:{}", other.number()));
 
     match text.parse::<Id<Item>>() {
-        Err(StoreError::WrongTable { id, expected }) => {
+        Err(DbError::WrongTable { id, expected }) => {
             assert_eq!((id.as_str(), expected.as_str()), (text.as_str(), "items"));
         }
         other => panic!("expected WrongTable, got {other:?}"),
@@ -532,7 +532,7 @@ async fn ids_of_another_table_do_not_parse() -> Result<()> {
         "items:1.5",
     ] {
         assert!(
-            matches!(bad.parse::<Id<Item>>(), Err(StoreError::InvalidId { .. })),
+            matches!(bad.parse::<Id<Item>>(), Err(DbError::InvalidId { .. })),
             "{bad:?}"
         );
     }
@@ -970,7 +970,7 @@ async fn a_patch_cannot_grow_a_document_past_the_size_limit() -> Result<()> {
         .await
         .unwrap_err();
     assert!(
-        matches!(&err, convoke::Error::Store(convoke::store::StoreError::Value(v)) if v.is_too_large()),
+        matches!(&err, convoke::Error::Db(convoke::db::DbError::Value(v)) if v.is_too_large()),
         "{err:?}"
     );
     let doc = rt.query(blobs::get, id).await?;

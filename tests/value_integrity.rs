@@ -29,7 +29,7 @@ fn nested(n: usize) -> Value {
 /// The value error inside a procedure's error.
 fn value_error(e: &Error) -> Option<&value::ValueError> {
     match e {
-        Error::Store(convoke::store::StoreError::Value(v)) => Some(v),
+        Error::Db(convoke::db::DbError::Value(v)) => Some(v),
         _ => None,
     }
 }
@@ -373,7 +373,7 @@ fn a_swallowed_limit_error_still_dooms_the_transaction() {
                 }
                 .expect_err("the commit is refused");
                 match &err {
-                    Error::Store(e) => assert!(e.is_limit_exceeded(), "{what}: {err}"),
+                    Error::Db(e) => assert!(e.is_limit_exceeded(), "{what}: {err}"),
                     other => panic!("{}: {what}: {other}", engine.name()),
                 }
                 assert!(err.to_string().contains(what), "{what}: {err}");
@@ -434,7 +434,7 @@ fn a_swallowed_scheduling_limit_error_still_dooms_the_transaction() {
                 .await
                 .expect_err("over the functions scheduled limit");
             assert!(
-                matches!(&err, Error::Store(e) if e.is_limit_exceeded()),
+                matches!(&err, Error::Db(e) if e.is_limit_exceeded()),
                 "{}: {err}",
                 engine.name()
             );
@@ -443,7 +443,7 @@ fn a_swallowed_scheduling_limit_error_still_dooms_the_transaction() {
                 .await
                 .expect_err("over the bytes scheduled limit");
             assert!(
-                matches!(&err, Error::Store(e) if e.is_limit_exceeded()),
+                matches!(&err, Error::Db(e) if e.is_limit_exceeded()),
                 "{}: {err}",
                 engine.name()
             );
@@ -550,7 +550,7 @@ fn a_sqlite_document_that_does_not_decode_does_not_stop_the_store() {
             );
             let err = rt.query(things::get, bad).await.expect_err("unreadable");
             match &err {
-                Error::Store(e) => assert!(e.is_unreadable(), "{err}"),
+                Error::Db(e) => assert!(e.is_unreadable(), "{err}"),
                 other => panic!("{other}"),
             }
             let message = err.to_string();
@@ -566,10 +566,7 @@ fn a_sqlite_document_that_does_not_decode_does_not_stop_the_store() {
                 .mutation(things::replace, (bad, thing("n", Value::Null)))
                 .await
                 .expect_err("not overwritten unseen");
-            assert!(
-                matches!(&err, Error::Store(e) if e.is_unreadable()),
-                "{err}"
-            );
+            assert!(matches!(&err, Error::Db(e) if e.is_unreadable()), "{err}");
         });
     }
 }
@@ -623,10 +620,7 @@ fn a_postgres_document_that_does_not_decode_does_not_stop_the_table() {
             bad.document_id().number()
         ));
         let err = rt.query(things::get, bad).await.expect_err("unreadable");
-        assert!(
-            matches!(&err, Error::Store(e) if e.is_unreadable()),
-            "{err}"
-        );
+        assert!(matches!(&err, Error::Db(e) if e.is_unreadable()), "{err}");
         assert!(err.to_string().contains(&bad.to_string()), "{err}");
         let all = rt.query(things::all, ()).await.expect("the table reads");
         let all: Vec<Id<Thing>> = all.into_iter().map(|(id, _)| id).collect();

@@ -306,9 +306,9 @@ fn same(a: &Object, b: &Object) -> bool {
 
 fn check_refusal(err: &Error) -> Result<(), TestCaseError> {
     let refused = match err {
-        Error::Store(e) => matches!(
+        Error::Db(e) => matches!(
             e,
-            convoke::store::StoreError::Value(_) | convoke::store::StoreError::SystemField { .. }
+            convoke::db::DbError::Value(_) | convoke::db::DbError::SystemField { .. }
         ),
         _ => false,
     };

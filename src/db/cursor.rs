@@ -7,8 +7,8 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
-use super::index::{IndexKey, KeyPart};
-use crate::store::StoreError;
+use super::DbError;
+use crate::store::{IndexKey, KeyPart};
 use crate::value::{self, Value};
 
 pub(crate) fn encode(index: &str, descending: bool, key: Option<&IndexKey>) -> String {
@@ -36,8 +36,8 @@ pub(crate) fn decode(
     cursor: &str,
     index: &str,
     descending: bool,
-) -> Result<Option<IndexKey>, StoreError> {
-    let invalid = |reason: &str| StoreError::InvalidCursor {
+) -> Result<Option<IndexKey>, DbError> {
+    let invalid = |reason: &str| DbError::InvalidCursor {
         reason: reason.to_owned(),
     };
     let bytes = URL_SAFE_NO_PAD

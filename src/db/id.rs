@@ -1,60 +1,25 @@
-//! Document ids: untyped [`DocumentId`] and typed [`Id<T>`].
+//! Document ids as procedures use them: the typed [`Id<T>`], and the parsing of ids
+//! (`"teams:42"`) for both it and the stored model's untyped [`DocumentId`].
 
 use std::cmp::Ordering;
 use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::marker::PhantomData;
 use std::str::FromStr;
-use std::sync::Arc;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use crate::db::DbError;
 use crate::db::Table;
-use crate::store::StoreError;
-
-/// The id of a document in any table: its table name and a number unique in the store.
-///
-/// Its string form is `"<table>:<number>"`, e.g. `"teams:42"`. Use [`Id<T>`] where the
-/// table is known; `DocumentId` is for code that handles any table.
-///
-/// ```
-/// use convoke::db::DocumentId;
-/// let id: DocumentId = "teams:42".parse().unwrap();
-/// assert_eq!((id.table(), id.number()), ("teams", 42));
-/// assert_eq!(id, DocumentId::new("teams", 42));
-/// assert!("teams".parse::<DocumentId>().is_err());
-/// ```
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct DocumentId {
-    table: Arc<str>,
-    number: u64,
-}
+pub use crate::store::DocumentId;
 
 impl DocumentId {
-    /// An id from its parts.
-    pub fn new(table: impl Into<Arc<str>>, number: u64) -> Self {
-        DocumentId {
-            table: table.into(),
-            number,
-        }
-    }
-
-    /// The table the document lives in.
-    pub fn table(&self) -> &str {
-        &self.table
-    }
-
-    /// The document's number, unique in the store.
-    pub fn number(&self) -> u64 {
-        self.number
-    }
-
     /// This id as an id of table `T`, if the document is in `T`'s table.
-    pub fn typed<T: Table>(&self) -> Result<Id<T>, StoreError> {
-        if &*self.table == T::NAME {
-            Ok(Id::from_number(self.number))
+    pub fn typed<T: Table>(&self) -> Result<Id<T>, DbError> {
+        if self.table() == T::NAME {
+            Ok(Id::from_number(self.number()))
         } else {
-            Err(StoreError::WrongTable {
+            Err(DbError::WrongTable {
                 id: self.to_string(),
                 expected: T::NAME.to_owned(),
             })
@@ -62,35 +27,17 @@ impl DocumentId {
     }
 }
 
-impl fmt::Display for DocumentId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}", self.table, self.number)
-    }
-}
-
-impl fmt::Debug for DocumentId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "DocumentId({self})")
-    }
-}
-
 impl FromStr for DocumentId {
-    type Err = StoreError;
+    type Err = DbError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let invalid = || StoreError::InvalidId { id: s.to_owned() };
+        let invalid = || DbError::InvalidId { id: s.to_owned() };
         let (table, number) = s.rsplit_once(':').ok_or_else(invalid)?;
         if table.is_empty() {
             return Err(invalid());
         }
         let number = number.parse::<u64>().map_err(|_| invalid())?;
         Ok(DocumentId::new(table, number))
-    }
-}
-
-impl Serialize for DocumentId {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(self)
     }
 }
 
@@ -184,7 +131,7 @@ impl<T: Table> fmt::Debug for Id<T> {
 }
 
 impl<T: Table> FromStr for Id<T> {
-    type Err = StoreError;
+    type Err = DbError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         s.parse::<DocumentId>()?.typed()

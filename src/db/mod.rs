@@ -12,9 +12,11 @@
 //! document under concurrent writes).
 
 mod cursor;
+mod error;
 mod id;
 pub mod index;
 pub mod schema;
+pub(crate) mod system;
 mod transaction;
 
 use std::fmt;
@@ -24,15 +26,15 @@ use std::ops::Deref;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+pub use error::DbError;
 pub use id::{DocumentId, Id};
 pub use index::IndexRange;
-use index::{BY_CREATION_TIME, IndexKey, KeyRange};
 pub use schema::TableDefinition;
 pub use transaction::TransactionLimits;
 pub(crate) use transaction::{Database, RetainedSnapshot, Transaction};
 
 pub use crate::store::Order;
-use crate::store::{Document, StoreError};
+use crate::store::{BY_CREATION_TIME, Document, IndexKey, KeyRange};
 use crate::value::{self, Object, Value};
 
 /// A document type stored in a table: `#[derive(Table)] #[table(name = "teams")]`.
@@ -122,7 +124,7 @@ impl<T> Doc<T> {
 }
 
 impl<T: Table> Doc<T> {
-    fn from_document(doc: &Document) -> Result<Self, StoreError> {
+    fn from_document(doc: &Document) -> Result<Self, DbError> {
         let value = value::from_value(Value::Object(doc.fields.clone()))?;
         Ok(Doc {
             id: doc.id.typed()?,
@@ -195,10 +197,10 @@ impl<'de, T: Table> Deserialize<'de> for Doc<T> {
     }
 }
 
-fn to_fields<T: Serialize + ?Sized>(value: &T) -> Result<Object, StoreError> {
+fn to_fields<T: Serialize + ?Sized>(value: &T) -> Result<Object, DbError> {
     match value::to_value(value)? {
         Value::Object(object) => Ok(object),
-        other => Err(StoreError::NotAnObject {
+        other => Err(DbError::NotAnObject {
             found: other.type_name(),
         }),
     }
@@ -220,7 +222,7 @@ impl<'a> DatabaseReader<'a> {
     }
 
     /// The document with this id, or `None` if there is none (or it was deleted).
-    pub async fn get<T: Table>(&self, id: Id<T>) -> Result<Option<Doc<T>>, StoreError> {
+    pub async fn get<T: Table>(&self, id: Id<T>) -> Result<Option<Doc<T>>, DbError> {
         match self.tx.get(&id.document_id()).await? {
             Some(doc) => Ok(Some(Doc::from_document(&doc)?)),
             None => Ok(None),
@@ -228,7 +230,7 @@ impl<'a> DatabaseReader<'a> {
     }
 
     /// Any document by untyped id, as a [`Value`] object with its system fields.
-    pub async fn get_value(&self, id: &DocumentId) -> Result<Option<Value>, StoreError> {
+    pub async fn get_value(&self, id: &DocumentId) -> Result<Option<Value>, DbError> {
         Ok(self.tx.get(id).await?.map(|doc| doc.to_value()))
     }
 
@@ -309,11 +311,11 @@ impl<T: Table> Query<'_, T> {
         self
     }
 
-    fn key_range(&mut self) -> Result<KeyRange, StoreError> {
+    fn key_range(&mut self) -> Result<KeyRange, DbError> {
         let schema = self.tx.schema();
         let defs = schema.table(T::NAME);
         let Some(fields) = defs.get(&self.index) else {
-            return Err(StoreError::UnknownIndex {
+            return Err(DbError::UnknownIndex {
                 table: T::NAME.to_owned(),
                 index: self.index.clone(),
                 available: defs.names(),
@@ -330,7 +332,7 @@ impl<T: Table> Query<'_, T> {
         &self,
         range: KeyRange,
         limit: Option<usize>,
-    ) -> Result<Vec<(IndexKey, Doc<T>)>, StoreError> {
+    ) -> Result<Vec<(IndexKey, Doc<T>)>, DbError> {
         // Without a filter the engine can stop at the limit; with one, the range is read
         // until enough documents match.
         let scan_limit = if self.filter.is_some() { None } else { limit };
@@ -351,7 +353,7 @@ impl<T: Table> Query<'_, T> {
         Ok(out)
     }
 
-    async fn run(mut self, limit: Option<usize>) -> Result<Vec<Doc<T>>, StoreError> {
+    async fn run(mut self, limit: Option<usize>) -> Result<Vec<Doc<T>>, DbError> {
         let range = self.key_range()?;
         Ok(self
             .run_range(range, limit)
@@ -362,25 +364,25 @@ impl<T: Table> Query<'_, T> {
     }
 
     /// Every matching document.
-    pub async fn collect(self) -> Result<Vec<Doc<T>>, StoreError> {
+    pub async fn collect(self) -> Result<Vec<Doc<T>>, DbError> {
         self.run(None).await
     }
 
     /// At most `n` matching documents.
-    pub async fn take(self, n: usize) -> Result<Vec<Doc<T>>, StoreError> {
+    pub async fn take(self, n: usize) -> Result<Vec<Doc<T>>, DbError> {
         self.run(Some(n)).await
     }
 
     /// The first matching document, if any.
-    pub async fn first(self) -> Result<Option<Doc<T>>, StoreError> {
+    pub async fn first(self) -> Result<Option<Doc<T>>, DbError> {
         Ok(self.run(Some(1)).await?.into_iter().next())
     }
 
-    /// The only matching document, if any; [`StoreError::NotUnique`] if there are several.
-    pub async fn unique(self) -> Result<Option<Doc<T>>, StoreError> {
+    /// The only matching document, if any; [`DbError::NotUnique`] if there are several.
+    pub async fn unique(self) -> Result<Option<Doc<T>>, DbError> {
         let mut docs = self.run(Some(2)).await?;
         if docs.len() > 1 {
-            return Err(StoreError::NotUnique {
+            return Err(DbError::NotUnique {
                 table: T::NAME.to_owned(),
             });
         }
@@ -395,7 +397,7 @@ impl<T: Table> Query<'_, T> {
     pub async fn paginate(
         mut self,
         options: PaginationOptions,
-    ) -> Result<PaginationResult<Doc<T>>, StoreError> {
+    ) -> Result<PaginationResult<Doc<T>>, DbError> {
         let descending = self.order == Order::Desc;
         let mut range = self.key_range()?;
         if let Some(cursor) = options.cursor.as_deref()
@@ -470,7 +472,7 @@ pub struct PaginationResult<T> {
 ///
 /// System tables (names starting with `_`, such as the scheduler's
 /// `_scheduled_functions`) can be read but not written: `insert`, `patch`, `replace` and
-/// `delete` on them fail with [`StoreError::SystemTable`].
+/// `delete` on them fail with [`DbError::SystemTable`].
 ///
 /// ```
 /// # mod teams {
@@ -508,7 +510,7 @@ impl<'a> DatabaseWriter<'a> {
 
     /// Inserts a new document into `T`'s table and returns its id. The store sets `_id`
     /// and `_creationTime`.
-    pub async fn insert<T: Table>(&self, value: &T) -> Result<Id<T>, StoreError> {
+    pub async fn insert<T: Table>(&self, value: &T) -> Result<Id<T>, DbError> {
         check_user_table::<T>("insert")?;
         let id = self.reader.tx.insert(T::NAME, to_fields(value)?).await?;
         id.typed()
@@ -516,12 +518,8 @@ impl<'a> DatabaseWriter<'a> {
 
     /// Merges fields into the document: `patch(id, &json!({ "size": 2 }))` (any serializable
     /// object) sets the listed fields and keeps the others; a [`Patch`] can also remove
-    /// fields. Fails with [`StoreError::NotFound`] if there is no such document.
-    pub async fn patch<T: Table>(
-        &self,
-        id: Id<T>,
-        patch: impl IntoPatch,
-    ) -> Result<(), StoreError> {
+    /// fields. Fails with [`DbError::NotFound`] if there is no such document.
+    pub async fn patch<T: Table>(&self, id: Id<T>, patch: impl IntoPatch) -> Result<(), DbError> {
         check_user_table::<T>("patch")?;
         let patch = patch.into_patch()?;
         self.reader
@@ -531,8 +529,8 @@ impl<'a> DatabaseWriter<'a> {
     }
 
     /// Replaces the document's fields with `value`; `_id` and `_creationTime` stay.
-    /// Fails with [`StoreError::NotFound`] if there is no such document.
-    pub async fn replace<T: Table>(&self, id: Id<T>, value: &T) -> Result<(), StoreError> {
+    /// Fails with [`DbError::NotFound`] if there is no such document.
+    pub async fn replace<T: Table>(&self, id: Id<T>, value: &T) -> Result<(), DbError> {
         check_user_table::<T>("replace")?;
         self.reader
             .tx
@@ -540,8 +538,8 @@ impl<'a> DatabaseWriter<'a> {
             .await
     }
 
-    /// Deletes the document. Fails with [`StoreError::NotFound`] if there is none.
-    pub async fn delete<T: Table>(&self, id: Id<T>) -> Result<(), StoreError> {
+    /// Deletes the document. Fails with [`DbError::NotFound`] if there is none.
+    pub async fn delete<T: Table>(&self, id: Id<T>) -> Result<(), DbError> {
         check_user_table::<T>("delete")?;
         self.reader.tx.delete(&id.document_id()).await
     }
@@ -549,9 +547,9 @@ impl<'a> DatabaseWriter<'a> {
 
 /// Refuses writes to system tables (names starting with `_`), which only the runtime
 /// writes.
-fn check_user_table<T: Table>(operation: &'static str) -> Result<(), StoreError> {
+fn check_user_table<T: Table>(operation: &'static str) -> Result<(), DbError> {
     if T::NAME.starts_with('_') {
-        return Err(StoreError::SystemTable {
+        return Err(DbError::SystemTable {
             table: T::NAME.to_owned(),
             operation,
         });
@@ -603,11 +601,11 @@ impl Patch {
 /// fields are all set.
 pub trait IntoPatch {
     /// The patch, or why the value is not one.
-    fn into_patch(self) -> Result<Patch, StoreError>;
+    fn into_patch(self) -> Result<Patch, DbError>;
 }
 
 impl IntoPatch for Patch {
-    fn into_patch(self) -> Result<Patch, StoreError> {
+    fn into_patch(self) -> Result<Patch, DbError> {
         match self.error {
             Some(e) => Err(e.into()),
             None => Ok(self),
@@ -616,7 +614,7 @@ impl IntoPatch for Patch {
 }
 
 impl<T: Serialize + ?Sized> IntoPatch for &T {
-    fn into_patch(self) -> Result<Patch, StoreError> {
+    fn into_patch(self) -> Result<Patch, DbError> {
         Ok(Patch {
             set: to_fields(self)?,
             unset: Vec::new(),

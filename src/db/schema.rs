@@ -1,10 +1,9 @@
-//! Tables and their indexes, declared with `#[derive(Table)]` and checked at start-up.
+//! Tables as declared with `#[derive(Table)]` ([`TableDefinition`], registered at link
+//! time) and the [`Schema`] built from them; the schema itself belongs to the stored model
+//! and is re-exported from [`crate::store`].
 
-use std::collections::HashMap;
-use std::sync::Arc;
-
-use super::index::{BY_CREATION_TIME, BY_ID, IndexFields};
 use crate::store::StoreError;
+pub use crate::store::{Schema, TableIndexes};
 
 /// A table as declared: its name and its indexes (`(name, fields)`).
 ///
@@ -20,56 +19,6 @@ pub struct TableDefinition {
 
 inventory::collect!(TableDefinition);
 
-/// One table's indexes, ready to compute keys: the system indexes and the declared ones.
-#[derive(Debug, Clone)]
-pub struct TableIndexes {
-    indexes: Vec<(String, IndexFields)>,
-}
-
-impl TableIndexes {
-    /// Only the system indexes: for tables nobody declared.
-    pub fn system() -> Self {
-        TableIndexes {
-            indexes: vec![
-                (BY_ID.to_owned(), IndexFields::by_id()),
-                (BY_CREATION_TIME.to_owned(), IndexFields::over(Vec::new())),
-            ],
-        }
-    }
-
-    /// The index of this name.
-    pub fn get(&self, name: &str) -> Option<&IndexFields> {
-        self.indexes.iter().find(|(n, _)| n == name).map(|(_, f)| f)
-    }
-
-    /// Every index, system ones first.
-    pub fn iter(&self) -> impl Iterator<Item = (&str, &IndexFields)> {
-        self.indexes.iter().map(|(n, f)| (n.as_str(), f))
-    }
-
-    /// The index names, for error messages.
-    pub fn names(&self) -> String {
-        self.indexes
-            .iter()
-            .map(|(n, _)| n.as_str())
-            .collect::<Vec<_>>()
-            .join(", ")
-    }
-}
-
-/// Every table's indexes, checked.
-#[derive(Debug, Clone, Default)]
-pub struct Schema {
-    tables: HashMap<String, Arc<TableIndexes>>,
-    system: Arc<TableIndexes>,
-}
-
-impl Default for TableIndexes {
-    fn default() -> Self {
-        TableIndexes::system()
-    }
-}
-
 impl Schema {
     /// The schema of every table declared with `#[derive(Table)]` in this program.
     pub fn linked() -> Result<Schema, StoreError> {
@@ -80,117 +29,6 @@ impl Schema {
     pub fn from_definitions<'a>(
         definitions: impl IntoIterator<Item = &'a TableDefinition>,
     ) -> Result<Schema, StoreError> {
-        let mut seen: HashMap<&str, &TableDefinition> = HashMap::new();
-        let mut tables = HashMap::new();
-        for def in definitions {
-            if let Some(previous) = seen.get(def.name) {
-                if previous.indexes != def.indexes {
-                    return Err(invalid(
-                        def.name,
-                        "two document types declare this table with different indexes",
-                    ));
-                }
-                continue;
-            }
-            seen.insert(def.name, def);
-            tables.insert(def.name.to_owned(), Arc::new(check_table(def)?));
-        }
-        Ok(Schema {
-            tables,
-            system: Arc::new(TableIndexes::system()),
-        })
+        Schema::from_tables(definitions.into_iter().map(|def| (def.name, def.indexes)))
     }
-
-    /// The indexes of `table` (only the system ones if it was not declared).
-    pub fn table(&self, table: &str) -> Arc<TableIndexes> {
-        self.tables
-            .get(table)
-            .cloned()
-            .unwrap_or_else(|| self.system.clone())
-    }
-
-    /// The declared tables.
-    pub fn table_names(&self) -> impl Iterator<Item = &str> {
-        self.tables.keys().map(String::as_str)
-    }
-}
-
-fn invalid(table: &str, reason: impl Into<String>) -> StoreError {
-    StoreError::InvalidSchema {
-        table: table.to_owned(),
-        reason: reason.into(),
-    }
-}
-
-fn check_table(def: &TableDefinition) -> Result<TableIndexes, StoreError> {
-    let mut indexes = TableIndexes::system();
-    for (name, fields) in def.indexes {
-        if *name == BY_ID || *name == BY_CREATION_TIME {
-            return Err(invalid(
-                def.name,
-                format!("`{name}` is a system index and cannot be redefined"),
-            ));
-        }
-        if !is_identifier(name) || name.starts_with('_') {
-            return Err(invalid(
-                def.name,
-                format!(
-                    "invalid index name `{name}`: use ASCII letters, digits and `_`, not starting with `_`"
-                ),
-            ));
-        }
-        if indexes.get(name).is_some() {
-            return Err(invalid(
-                def.name,
-                format!("index `{name}` is declared twice"),
-            ));
-        }
-        if fields.is_empty() {
-            return Err(invalid(def.name, format!("index `{name}` has no fields")));
-        }
-        if fields.len() > 16 {
-            return Err(invalid(
-                def.name,
-                format!(
-                    "index `{name}` has {} fields; the limit is 16",
-                    fields.len()
-                ),
-            ));
-        }
-        let mut owned = Vec::with_capacity(fields.len());
-        for field in fields.iter() {
-            if field
-                .split('.')
-                .any(|part| part.is_empty() || part.starts_with('$'))
-            {
-                return Err(invalid(
-                    def.name,
-                    format!("index `{name}` has an invalid field path `{field}`"),
-                ));
-            }
-            if *field == "_id" || *field == "_creationTime" {
-                return Err(invalid(
-                    def.name,
-                    format!("index `{name}`: `{field}` is added to every index automatically"),
-                ));
-            }
-            if owned.iter().any(|f: &String| f == field) {
-                return Err(invalid(
-                    def.name,
-                    format!("index `{name}` lists `{field}` twice"),
-                ));
-            }
-            owned.push((*field).to_owned());
-        }
-        indexes
-            .indexes
-            .push(((*name).to_owned(), IndexFields::over(owned)));
-    }
-    Ok(indexes)
-}
-
-fn is_identifier(s: &str) -> bool {
-    let mut chars = s.chars();
-    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }

@@ -6,16 +6,15 @@ use std::sync::atomic::{AtomicUsize, Ordering as AtomicOrdering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::db::DocumentId;
-use crate::db::index::{IndexKey, KeyRange};
-use crate::db::schema::Schema;
+use super::DbError;
 use crate::store::{
-    CommitRequest, Document, Held, Order, ReadRange, ReadSet, Storage, StoreError, Timestamp,
+    CommitRequest, Document, DocumentId, Held, IndexKey, KeyRange, Order, ReadRange, ReadSet,
+    Schema, Storage, StoreError, Timestamp,
 };
 use crate::value::{self, Object};
 
 /// Per-transaction limits, in the spirit of Convex's. Exceeding one fails the operation
-/// with [`StoreError::LimitExceeded`], and dooms the transaction: it cannot commit (its
+/// with [`DbError::LimitExceeded`], and dooms the transaction: it cannot commit (its
 /// commit fails with that error), whether or not the procedure caught the first one, so
 /// none of its writes are committed. The scheduler's limits (functions scheduled, bytes of
 /// their arguments) work the same way.
@@ -89,7 +88,7 @@ struct TxState {
     conflict: Option<StoreError>,
     /// The first per-transaction limit the transaction went over: it cannot commit, even
     /// if the procedure caught the error.
-    limit: Option<StoreError>,
+    limit: Option<DbError>,
 }
 
 #[derive(Default)]
@@ -102,9 +101,9 @@ struct Usage {
     scheduled_args_bytes: usize,
 }
 
-fn over(what: &'static str, used: usize, limit: usize) -> Result<(), StoreError> {
+fn over(what: &'static str, used: usize, limit: usize) -> Result<(), DbError> {
     if used > limit {
-        Err(StoreError::LimitExceeded { what, limit })
+        Err(DbError::LimitExceeded { what, limit })
     } else {
         Ok(())
     }
@@ -112,7 +111,7 @@ fn over(what: &'static str, used: usize, limit: usize) -> Result<(), StoreError>
 
 impl TxState {
     /// Passes on a limit check's outcome; going over a limit dooms the transaction.
-    fn limited(&mut self, result: Result<(), StoreError>) -> Result<(), StoreError> {
+    fn limited(&mut self, result: Result<(), DbError>) -> Result<(), DbError> {
         if let Err(e) = &result {
             self.limit.get_or_insert_with(|| e.clone());
         }
@@ -123,7 +122,7 @@ impl TxState {
         &mut self,
         docs: &[Arc<Document>],
         limits: &TransactionLimits,
-    ) -> Result<(), StoreError> {
+    ) -> Result<(), DbError> {
         self.usage.documents_read += docs.len();
         self.usage.bytes_read += docs.iter().map(|d| d.size()).sum::<usize>();
         let result = over(
@@ -135,7 +134,7 @@ impl TxState {
         self.limited(result)
     }
 
-    fn count_write(&mut self, size: usize, limits: &TransactionLimits) -> Result<(), StoreError> {
+    fn count_write(&mut self, size: usize, limits: &TransactionLimits) -> Result<(), DbError> {
         self.usage.documents_written += 1;
         self.usage.bytes_written += size;
         let result = over(
@@ -219,7 +218,7 @@ impl Transaction {
         args_size: usize,
         max_functions: usize,
         max_args_bytes: usize,
-    ) -> Result<(), StoreError> {
+    ) -> Result<(), DbError> {
         let mut state = self.lock();
         state.usage.functions_scheduled += 1;
         state.usage.scheduled_args_bytes += args_size;
@@ -253,7 +252,7 @@ impl Transaction {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    pub(crate) async fn get(&self, id: &DocumentId) -> Result<Option<Arc<Document>>, StoreError> {
+    pub(crate) async fn get(&self, id: &DocumentId) -> Result<Option<Arc<Document>>, DbError> {
         {
             let mut state = self.lock();
             if let Some(pending) = state.writes.get(id) {
@@ -303,10 +302,10 @@ impl Transaction {
         range: KeyRange,
         order: Order,
         limit: Option<usize>,
-    ) -> Result<Vec<(IndexKey, Arc<Document>)>, StoreError> {
+    ) -> Result<Vec<(IndexKey, Arc<Document>)>, DbError> {
         let defs = self.db.schema.table(table);
         let Some(fields) = defs.get(index) else {
-            return Err(StoreError::UnknownIndex {
+            return Err(DbError::UnknownIndex {
                 table: table.to_owned(),
                 index: index.to_owned(),
                 available: defs.names(),
@@ -372,15 +371,15 @@ impl Transaction {
         Ok(merged)
     }
 
-    fn check_writable(&self) -> Result<(), StoreError> {
+    fn check_writable(&self) -> Result<(), DbError> {
         if self.writable {
             Ok(())
         } else {
-            Err(StoreError::ReadOnly)
+            Err(DbError::ReadOnly)
         }
     }
 
-    fn write(&self, id: DocumentId, doc: Option<Arc<Document>>) -> Result<(), StoreError> {
+    fn write(&self, id: DocumentId, doc: Option<Arc<Document>>) -> Result<(), DbError> {
         let mut state = self.lock();
         state.count_write(doc.as_ref().map_or(0, |d| d.size()), &self.db.limits)?;
         let previous = state.writes.insert(id.clone(), doc);
@@ -390,11 +389,7 @@ impl Transaction {
         Ok(())
     }
 
-    pub(crate) async fn insert(
-        &self,
-        table: &str,
-        fields: Object,
-    ) -> Result<DocumentId, StoreError> {
+    pub(crate) async fn insert(&self, table: &str, fields: Object) -> Result<DocumentId, DbError> {
         self.check_writable()?;
         check_fields(&fields)?;
         let id = self.doomed(self.db.store.allocate_id(self.snapshot, table).await)?;
@@ -407,13 +402,13 @@ impl Transaction {
         Ok(id)
     }
 
-    async fn existing(&self, id: &DocumentId) -> Result<Arc<Document>, StoreError> {
+    async fn existing(&self, id: &DocumentId) -> Result<Arc<Document>, DbError> {
         self.get(id)
             .await?
-            .ok_or_else(|| StoreError::NotFound { id: id.to_string() })
+            .ok_or_else(|| DbError::NotFound { id: id.to_string() })
     }
 
-    pub(crate) async fn replace(&self, id: &DocumentId, fields: Object) -> Result<(), StoreError> {
+    pub(crate) async fn replace(&self, id: &DocumentId, fields: Object) -> Result<(), DbError> {
         self.check_writable()?;
         check_fields(&fields)?;
         let old = self.existing(id).await?;
@@ -430,12 +425,12 @@ impl Transaction {
         id: &DocumentId,
         fields: Object,
         unset: &[String],
-    ) -> Result<(), StoreError> {
+    ) -> Result<(), DbError> {
         self.check_writable()?;
         check_system_fields(fields.keys())?;
         for name in unset {
             if name == "_id" || name == "_creationTime" {
-                return Err(StoreError::SystemField {
+                return Err(DbError::SystemField {
                     field: name.clone(),
                 });
             }
@@ -459,7 +454,7 @@ impl Transaction {
         self.write(id.clone(), Some(Arc::new(doc)))
     }
 
-    pub(crate) async fn delete(&self, id: &DocumentId) -> Result<(), StoreError> {
+    pub(crate) async fn delete(&self, id: &DocumentId) -> Result<(), DbError> {
         self.check_writable()?;
         self.existing(id).await?;
         self.write(id.clone(), None)
@@ -495,11 +490,11 @@ impl Transaction {
     /// A writable transaction that wrote nothing is not validated (it is serializable at its
     /// snapshot) but still goes to the engine, which returns once its snapshot is durable:
     /// a mutation may have read a commit that is not yet (see [`Storage::begin`]).
-    pub(crate) async fn commit(&self) -> Result<Timestamp, StoreError> {
+    pub(crate) async fn commit(&self) -> Result<Timestamp, DbError> {
         let state = std::mem::take(&mut *self.lock());
         let held = std::mem::take(&mut *self.held.lock().unwrap_or_else(PoisonError::into_inner));
         if let Some(conflict) = state.conflict {
-            return Err(conflict);
+            return Err(conflict.into());
         }
         if let Some(limit) = state.limit {
             return Err(limit);
@@ -523,6 +518,7 @@ impl Transaction {
                 held,
             })
             .await
+            .map_err(DbError::from)
     }
 }
 
@@ -553,7 +549,7 @@ impl RetainedSnapshot {
     pub(crate) async fn open(db: Arc<Database>) -> Result<Self, StoreError> {
         let snapshot = db.store.begin(false);
         let retained = RetainedSnapshot { db, snapshot };
-        let nothing = DocumentId::new(crate::scheduler::SCHEDULED_FUNCTIONS, 0);
+        let nothing = DocumentId::new(super::system::scheduled_functions::SCHEDULED_FUNCTIONS, 0);
         retained.db.store.get(snapshot, &nothing).await?;
         Ok(retained)
     }
@@ -594,10 +590,10 @@ impl Drop for Savepoint<'_> {
 }
 
 /// Refuses the system fields `_id` and `_creationTime`, which the store sets.
-fn check_system_fields<'a>(names: impl Iterator<Item = &'a String>) -> Result<(), StoreError> {
+fn check_system_fields<'a>(names: impl Iterator<Item = &'a String>) -> Result<(), DbError> {
     for name in names {
         if name == "_id" || name == "_creationTime" {
-            return Err(StoreError::SystemField {
+            return Err(DbError::SystemField {
                 field: name.clone(),
             });
         }
@@ -607,7 +603,7 @@ fn check_system_fields<'a>(names: impl Iterator<Item = &'a String>) -> Result<()
 
 /// The one gate of a document's fields before it is written: no system fields, then
 /// Convex's value rules at every depth ([`value::check_document`]).
-fn check_fields(fields: &Object) -> Result<(), StoreError> {
+fn check_fields(fields: &Object) -> Result<(), DbError> {
     check_system_fields(fields.keys())?;
     value::check_document(fields)?;
     Ok(())

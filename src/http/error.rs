@@ -105,7 +105,7 @@ impl ApiError {
     pub(crate) fn before_running(err: &Error) -> Option<Self> {
         match err {
             // The database is down or unreachable: the client may try again later.
-            Error::Store(e) if e.is_unavailable() => Some(ApiError::new(
+            Error::Db(e) if e.is_unavailable() => Some(ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "StorageUnavailable",
                 err.to_string(),

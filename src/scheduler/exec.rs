@@ -2,23 +2,34 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::time::UNIX_EPOCH;
 
-use super::jobs::{self, job_state_kind, set_state};
 use super::worker::Ran;
 use super::{JobState, ScheduledFunctionId, insert_job};
 use crate::caller::ScheduleTime;
 use crate::contention::Attempts;
 use crate::ctx::{ActionCtx, LogLines, MutationCtx};
-use crate::db::{DocumentId, Transaction};
+use crate::db::system::scheduled_functions::{self as jobs, job_state_kind, set_state};
+use crate::db::{DbError, DocumentId, Transaction};
 use crate::error::{Error, Result};
 use crate::registry::{ErasedActionFn, ErasedMutationFn};
 use crate::runtime::{MutationBody, Runtime, catch_panic};
-use crate::store::StoreError;
 use crate::value::Value;
 
 /// How many times a transaction of the scheduler's own may run before conflicts make it
 /// give up (it re-runs in the contention lane, then exclusively, like a mutation).
 const SYSTEM_ATTEMPTS: u32 = 16;
+
+/// When a job scheduled at `now_ms` for `when` is due.
+fn due_time(now_ms: f64, when: ScheduleTime) -> f64 {
+    match when {
+        ScheduleTime::After(delay) => now_ms + delay.as_secs_f64() * 1000.0,
+        ScheduleTime::At(time) => match time.duration_since(UNIX_EPOCH) {
+            Ok(since) => since.as_secs_f64() * 1000.0,
+            Err(_) => 0.0,
+        },
+    }
+}
 
 /// A scheduled mutation run together with its job's move to `success`.
 struct ScheduledMutation<'j> {
@@ -66,7 +77,7 @@ impl Runtime {
     pub(crate) async fn in_system_transaction<T, F, Fut>(&self, body: F) -> Result<T>
     where
         F: Fn(Arc<Transaction>) -> Fut,
-        Fut: Future<Output = std::result::Result<T, StoreError>>,
+        Fut: Future<Output = std::result::Result<T, DbError>>,
     {
         let mut attempts = Attempts::new(self.lanes(), "_scheduler", SYSTEM_ATTEMPTS);
         loop {
@@ -82,7 +93,7 @@ impl Runtime {
                     }
                     return Ok(output);
                 }
-                Err(e) if e.is_conflict() => attempts.conflicted(e)?,
+                Err(DbError::Store(e)) if e.is_conflict() => attempts.conflicted(e)?,
                 Err(e) => return Err(e.into()),
             }
         }
@@ -220,7 +231,7 @@ impl Runtime {
                 None => false,
             };
             let now = self.scheduler().now_ms();
-            insert_job(&tx, now, path, args.clone(), when, canceled).await
+            insert_job(&tx, now, path, args.clone(), due_time(now, when), canceled).await
         })
         .await
     }
@@ -250,7 +261,7 @@ pub(crate) async fn schedule_in_transaction(
         None => false,
     };
     let now = runtime.scheduler().now_ms();
-    Ok(insert_job(tx, now, path, args, when, canceled).await?)
+    Ok(insert_job(tx, now, path, args, due_time(now, when), canceled).await?)
 }
 
 /// The arguments of `P` as a value, for the job document.

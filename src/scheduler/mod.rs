@@ -28,7 +28,7 @@
 //! - **Limits.** One transaction (a mutation and the mutations it calls) schedules at most
 //!   [`MAX_SCHEDULED_PER_TRANSACTION`] functions, whose arguments total at most
 //!   [`MAX_SCHEDULED_ARGS_BYTES`]; beyond, scheduling fails with
-//!   [`StoreError::LimitExceeded`](crate::store::StoreError::LimitExceeded). Each job is a
+//!   [`DbError::LimitExceeded`](crate::db::DbError::LimitExceeded). Each job is a
 //!   document, so one function's arguments are also bounded by the 1 MiB document limit.
 //! - **Running.** [`Runtime::start_scheduler`] starts the worker (bounded concurrency,
 //!   [`SchedulerConfig`]); in tests, a [`VirtualClock`] with
@@ -88,117 +88,18 @@
 
 pub mod clock;
 mod exec;
-mod jobs;
 mod worker;
 
 pub(crate) use exec::{encode_args, schedule_in_transaction};
 
-use serde::{Deserialize, Serialize};
-
 pub use clock::{Clock, SystemClock, VirtualClock};
-pub use jobs::{MAX_SCHEDULED_ARGS_BYTES, MAX_SCHEDULED_PER_TRANSACTION};
-pub(crate) use jobs::{cancel_job, insert_job};
 pub(crate) use worker::Scheduler;
 pub use worker::{SchedulerConfig, SchedulerHandle};
 
-use crate::db::{Id, Table, TableDefinition};
-use crate::value::Value;
-
-/// The system table of scheduled functions.
-pub const SCHEDULED_FUNCTIONS: &str = "_scheduled_functions";
-
-/// A document of `_scheduled_functions`: one scheduled call and what became of it.
-///
-/// Readable from queries and mutations like any table: `ctx.db().get(id)` with the
-/// [`ScheduledFunctionId`] that `schedule()` returned,
-/// `ctx.db().query::<ScheduledFunction>()`, or through the index [`BY_STATE`]
-/// (`|r| r.eq("state.kind", "pending")`). Only the scheduler
-/// writes it: `insert`, `patch`, `replace` and `delete` on it fail with
-/// [`StoreError::SystemTable`](crate::store::StoreError::SystemTable).
-///
-/// As a document (by-name results, JSON) it reads
-/// `{ "name": "emails:send", "args": {..}, "scheduled_time": 1.7e12, "completed_time": null,
-/// "state": { "kind": "pending" } }`; a failed job's state is
-/// `{ "kind": "failed", "error": ".." }`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ScheduledFunction {
-    /// The procedure's path, e.g. `"teams:purge"`.
-    pub name: String,
-    /// Its arguments, as the procedure's argument type serializes them (`null` for none).
-    pub args: Value,
-    /// When it is due, in milliseconds since the Unix epoch.
-    pub scheduled_time: f64,
-    /// When it finished (succeeded, failed or was canceled), in milliseconds since the Unix
-    /// epoch; `None` (`null`) while pending or in progress.
-    pub completed_time: Option<f64>,
-    /// Where it is in its life.
-    pub state: JobState,
-}
-
-/// The state of a scheduled function, stored as an object with a `kind` (`"pending"`,
-/// `"in_progress"`, `"success"`, `"failed"`, `"canceled"`) and, when failed, an `error`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum JobState {
-    /// Waiting for its time.
-    Pending,
-    /// An action that is running (mutations go from pending to success directly).
-    InProgress,
-    /// Ran and returned `Ok`.
-    Success,
-    /// Ran and returned an error or panicked (nothing a failed mutation wrote was
-    /// committed), could not run (e.g. its procedure no longer exists), or, for an action,
-    /// was interrupted by the end of its process.
-    Failed {
-        /// Why: the error's message.
-        error: String,
-    },
-    /// Canceled before it ran (or, for an action, while it ran).
-    Canceled,
-}
-
-impl JobState {
-    /// Whether the job will not run (again): success, failed or canceled.
-    pub fn is_finished(&self) -> bool {
-        matches!(
-            self,
-            JobState::Success | JobState::Failed { .. } | JobState::Canceled
-        )
-    }
-
-    /// The state's name: `"pending"`, `"in_progress"`, `"success"`, `"failed"`, `"canceled"`.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            JobState::Pending => "pending",
-            JobState::InProgress => "in_progress",
-            JobState::Success => "success",
-            JobState::Failed { .. } => "failed",
-            JobState::Canceled => "canceled",
-        }
-    }
-}
-
-/// The index of `_scheduled_functions`: `["state.kind", "completed_time", "scheduled_time"]`.
-///
-/// Pending and running jobs have a `null` completion time, so within those states jobs are
-/// in due order (`|r| r.eq("state.kind", "pending")`: oldest due first); finished ones are
-/// in completion order. The worker finds due jobs and expired ones through it.
-pub const BY_STATE: &str = "by_state";
-
-impl Table for ScheduledFunction {
-    const NAME: &'static str = SCHEDULED_FUNCTIONS;
-    const INDEXES: &'static [(&'static str, &'static [&'static str])] = &[(
-        BY_STATE,
-        &["state.kind", "completed_time", "scheduled_time"],
-    )];
-}
-
-inventory::submit! {
-    TableDefinition {
-        name: SCHEDULED_FUNCTIONS,
-        indexes: <ScheduledFunction as Table>::INDEXES,
-    }
-}
-
-/// The id of a scheduled function, as `schedule()` returns it and `cancel` takes it.
-pub type ScheduledFunctionId = Id<ScheduledFunction>;
+// The job table belongs to the database layer (it depends on nothing above it); its public
+// names are the scheduler's API.
+pub use crate::db::system::scheduled_functions::{
+    BY_STATE, JobState, MAX_SCHEDULED_ARGS_BYTES, MAX_SCHEDULED_PER_TRANSACTION,
+    SCHEDULED_FUNCTIONS, ScheduledFunction, ScheduledFunctionId,
+};
+pub(crate) use crate::db::system::scheduled_functions::{cancel_job, insert_job};

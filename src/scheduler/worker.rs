@@ -9,8 +9,10 @@ use std::time::Duration;
 use tokio::sync::{Notify, Semaphore};
 
 use super::exec::warn;
-use super::jobs::{due_jobs, finished_jobs, running_action, running_actions, set_state};
 use super::{Clock, JobState, SystemClock};
+use crate::db::system::scheduled_functions::{
+    due_jobs, finished_jobs, running_action, running_actions, set_state,
+};
 use crate::db::{DocumentId, Transaction};
 use crate::error::{Error, Result};
 use crate::registry::ErasedInvoke;

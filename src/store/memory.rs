@@ -6,12 +6,9 @@ use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard};
 
 use super::{
-    CommitRequest, Document, Exclusive, Held, Order, Storage, StoreError, StoreFuture, Timestamp,
-    Write,
+    CommitRequest, Document, DocumentId, Exclusive, Held, IndexKey, KeyRange, Order, Schema,
+    Storage, StoreError, StoreFuture, TableIndexes, Timestamp, Write,
 };
-use crate::db::DocumentId;
-use crate::db::index::{IndexKey, KeyRange};
-use crate::db::schema::{Schema, TableIndexes};
 
 /// Where a durable engine writes commits (group commit).
 ///
@@ -404,12 +401,12 @@ impl MemoryStore {
     ) -> Result<Vec<Arc<Document>>, StoreError> {
         let state = self.read_state();
         let defs = state.schema.table(table);
+        // The transaction layer checks the index first: an unknown one is the caller's bug.
         let Some(fields) = defs.get(index) else {
-            return Err(StoreError::UnknownIndex {
-                table: table.to_owned(),
-                index: index.to_owned(),
-                available: defs.names(),
-            });
+            return Err(StoreError::Engine(format!(
+                "scan of an unknown index: table '{table}' has no index '{index}' (its indexes: {})",
+                defs.names()
+            )));
         };
         let Some(data) = state.tables.get(table) else {
             return Ok(Vec::new());

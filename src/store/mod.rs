@@ -3,7 +3,7 @@
 //! An engine keeps versions of documents by commit timestamp, serves reads at a snapshot,
 //! and commits a transaction's writes atomically after checking its read set against every
 //! commit made since its snapshot (optimistic concurrency control, serializable). The
-//! transaction layer ([`crate::db`]) sits on top and is the same for every engine.
+//! transaction layer ([`db`](super::db)) sits on top and is the same for every engine.
 //!
 //! Engines: [`MemoryStore`] (in-memory, for tests and examples), [`SqliteStore`]
 //! (durable, in a data directory: the in-memory engine with commits written to SQLite in
@@ -13,379 +13,43 @@
 //! A transaction that conflicted repeatedly runs in an exclusive snapshot
 //! ([`Storage::begin_exclusive`]): no other transaction commits until its commit is
 //! ordered, so it cannot conflict again.
+//!
+//! This module also holds the stored model the engines and the transaction layer share:
+//! documents and their ids ([`Document`], [`DocumentId`]), index keys and ranges
+//! ([`IndexFields`], [`KeyRange`]), the tables' indexes ([`Schema`]) and what a transaction
+//! read ([`ReadSet`]).
 
+mod document;
+// The durable engines' document format.
 #[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
-// the durable engines' format
 pub(crate) mod document_json;
+mod error;
+mod key;
 mod memory;
 #[cfg(feature = "postgres")]
 mod postgres;
+mod read_set;
+mod schema;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 
-use std::collections::HashSet;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
+pub use document::{Document, DocumentId, Order, Timestamp, fields_size};
+pub use error::StoreError;
+pub use key::{BY_CREATION_TIME, BY_ID, IndexFields, IndexKey, KeyPart, KeyRange};
 pub use memory::MemoryStore;
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub use postgres::{PostgresConfig, PostgresStore};
+pub use read_set::{ReadRange, ReadSet};
+pub use schema::{Schema, TableIndexes};
 #[cfg(feature = "sqlite")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub use sqlite::SqliteStore;
-
-use crate::db::DocumentId;
-use crate::db::index::KeyRange;
-use crate::db::schema::{Schema, TableIndexes};
-use crate::value::{Object, Value, ValueError};
-
-/// A commit timestamp: commits are numbered 1, 2, 3...; 0 is the empty store.
-pub type Timestamp = u64;
-
-/// Errors of the document store.
-#[derive(Debug, Clone, thiserror::Error)]
-#[non_exhaustive]
-pub enum StoreError {
-    /// A concurrent commit changed what this transaction read: re-run it.
-    #[error("a concurrent write to table '{table}' conflicted with this transaction")]
-    Conflict {
-        /// The table the conflicting write touched.
-        table: String,
-    },
-    /// The transaction is read-only (a query's).
-    #[error("a query cannot write to the database")]
-    ReadOnly,
-    /// No document has this id.
-    #[error("no document with id '{id}'")]
-    NotFound {
-        /// The id that was asked for.
-        id: String,
-    },
-    /// The id belongs to another table than the one asked for.
-    #[error("id '{id}' is not an id of table '{expected}'")]
-    WrongTable {
-        /// The id.
-        id: String,
-        /// The table expected.
-        expected: String,
-    },
-    /// The string is not a document id.
-    #[error("'{id}' is not a valid document id")]
-    InvalidId {
-        /// The string.
-        id: String,
-    },
-    /// A document must be an object.
-    #[error("a document must be an object, not {found}")]
-    NotAnObject {
-        /// The type that was given.
-        found: &'static str,
-    },
-    /// System fields (`_id`, `_creationTime`) are set by the store.
-    #[error("field '{field}' is a system field and cannot be written")]
-    SystemField {
-        /// The field.
-        field: String,
-    },
-    /// System tables (names starting with `_`, such as `_scheduled_functions`) are
-    /// written by the runtime only; procedures can read them.
-    #[error(
-        "table '{table}' is a system table: procedures can read it but not {operation} its documents"
-    )]
-    SystemTable {
-        /// The table.
-        table: String,
-        /// What was refused: `"insert"`, `"patch"`, `"replace"` or `"delete"`.
-        operation: &'static str,
-    },
-    /// A value could not be converted to or from a document.
-    #[error("invalid document: {0}")]
-    Value(#[from] ValueError),
-    /// The engine failed (I/O, corruption...).
-    #[error("storage engine error: {0}")]
-    Engine(String),
-    /// The database could not be reached: connection refused or lost, or no connection
-    /// free in time. Nothing was committed; the request can be tried again.
-    #[error("the database is unavailable: {reason}")]
-    Unavailable {
-        /// What went wrong.
-        reason: String,
-    },
-    /// The connection was lost while the database was committing: the commit may or may
-    /// not have been applied. (Not re-run, so that nothing is applied twice.)
-    #[error(
-        "the connection to the database was lost while committing; the commit may or may not have been applied: {reason}"
-    )]
-    CommitOutcomeUnknown {
-        /// What went wrong.
-        reason: String,
-    },
-    /// A table declaration is invalid (checked at start-up).
-    #[error("invalid schema for table '{table}': {reason}")]
-    InvalidSchema {
-        /// The table.
-        table: String,
-        /// What is wrong.
-        reason: String,
-    },
-    /// The table has no index of this name.
-    #[error("table '{table}' has no index '{index}' (its indexes: {available})")]
-    UnknownIndex {
-        /// The table.
-        table: String,
-        /// The index asked for.
-        index: String,
-        /// The indexes the table has.
-        available: String,
-    },
-    /// An index range's conditions do not fit the index.
-    #[error("invalid range on index '{index}' of table '{table}': {reason}")]
-    InvalidIndexRange {
-        /// The table.
-        table: String,
-        /// The index.
-        index: String,
-        /// What is wrong.
-        reason: String,
-    },
-    /// `unique()` found more than one document.
-    #[error("unique() found more than one document in table '{table}'")]
-    NotUnique {
-        /// The table.
-        table: String,
-    },
-    /// A pagination cursor is malformed or belongs to another query.
-    #[error("invalid pagination cursor: {reason}")]
-    InvalidCursor {
-        /// What is wrong.
-        reason: String,
-    },
-    /// A scheduled function's arguments do not fit in its job, a document of
-    /// `_scheduled_functions` (documents are limited to 1 MiB).
-    #[error(
-        "the arguments of scheduled function '{path}' are {size} bytes; at most {max} bytes fit in a scheduled job (a document, limited to 1 MiB)"
-    )]
-    ScheduledArgsTooLarge {
-        /// The procedure that was scheduled.
-        path: String,
-        /// The arguments' size.
-        size: usize,
-        /// The largest arguments that fit.
-        max: usize,
-    },
-    /// A stored document does not decode (written by an older build, or changed by hand):
-    /// the store opened without it, and reading it (by id) fails with this error. See the
-    /// README, "Repairing a store".
-    #[error("document {id} of table '{table}' is stored but unreadable: {reason}")]
-    Unreadable {
-        /// The document's table.
-        table: String,
-        /// The document's id (`table:number`).
-        id: String,
-        /// Why it does not decode.
-        reason: String,
-    },
-    /// A per-transaction limit was reached.
-    #[error(
-        "transaction limit exceeded: {what} ({limit} max); split the work over several transactions"
-    )]
-    LimitExceeded {
-        /// Which limit, e.g. "documents read".
-        what: &'static str,
-        /// The limit.
-        limit: usize,
-    },
-}
-
-impl StoreError {
-    /// Whether a concurrent commit conflicted with the transaction.
-    pub fn is_conflict(&self) -> bool {
-        matches!(self, StoreError::Conflict { .. })
-    }
-
-    /// Whether the database could not be reached ([`StoreError::Unavailable`] or
-    /// [`StoreError::CommitOutcomeUnknown`]).
-    pub fn is_unavailable(&self) -> bool {
-        matches!(
-            self,
-            StoreError::Unavailable { .. } | StoreError::CommitOutcomeUnknown { .. }
-        )
-    }
-
-    /// Whether a document was missing.
-    pub fn is_not_found(&self) -> bool {
-        matches!(self, StoreError::NotFound { .. })
-    }
-
-    /// Whether a per-transaction limit was reached, or a scheduled function's arguments
-    /// were too large.
-    pub fn is_limit_exceeded(&self) -> bool {
-        matches!(
-            self,
-            StoreError::LimitExceeded { .. } | StoreError::ScheduledArgsTooLarge { .. }
-        )
-    }
-
-    /// Whether a stored document does not decode (see [`StoreError::Unreadable`]).
-    pub fn is_unreadable(&self) -> bool {
-        matches!(self, StoreError::Unreadable { .. })
-    }
-
-    /// Whether a query named an index its table does not have, or a range that does not fit.
-    pub fn is_invalid_index(&self) -> bool {
-        matches!(
-            self,
-            StoreError::UnknownIndex { .. } | StoreError::InvalidIndexRange { .. }
-        )
-    }
-
-    /// Whether a procedure tried to write a system table (see [`StoreError::SystemTable`]).
-    pub fn is_system_table(&self) -> bool {
-        matches!(self, StoreError::SystemTable { .. })
-    }
-
-    /// Whether the schema is invalid.
-    pub fn is_invalid_schema(&self) -> bool {
-        matches!(self, StoreError::InvalidSchema { .. })
-    }
-}
-
-/// A stored document: its id, creation time and user fields.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Document {
-    /// `_id`.
-    pub id: DocumentId,
-    /// `_creationTime`, in milliseconds since the Unix epoch.
-    pub creation_time: f64,
-    /// The user's fields, in order.
-    pub fields: Object,
-}
-
-impl Document {
-    /// The document as one object: `_id`, `_creationTime`, then the user's fields.
-    pub fn to_value(&self) -> Value {
-        let mut object = Object::with_capacity(self.fields.len() + 2);
-        object.insert("_id".to_owned(), Value::String(self.id.to_string()));
-        object.insert(
-            "_creationTime".to_owned(),
-            Value::Float64(self.creation_time),
-        );
-        for (k, v) in &self.fields {
-            object.insert(k.clone(), v.clone());
-        }
-        Value::Object(object)
-    }
-
-    /// The document's size as Convex counts it: its fields plus the system fields.
-    pub fn size(&self) -> usize {
-        fields_size(&self.fields) + SYSTEM_FIELDS_SIZE
-    }
-}
-
-/// `_id` and `_creationTime` as counted in a document's size.
-const SYSTEM_FIELDS_SIZE: usize = 64;
-
-/// The size of a document's user fields, as Convex counts it.
-pub fn fields_size(fields: &Object) -> usize {
-    2 + fields
-        .iter()
-        .map(|(k, v)| k.len() + 1 + v.size())
-        .sum::<usize>()
-}
-
-/// Scan order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Order {
-    /// Ascending index order (oldest first on `by_creation_time`).
-    #[default]
-    Asc,
-    /// Descending index order.
-    Desc,
-}
-
-/// A range of one index that a transaction read.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ReadRange {
-    /// The table.
-    pub table: Arc<str>,
-    /// The index.
-    pub index: String,
-    /// The keys read, including those where nothing was found.
-    pub range: KeyRange,
-}
-
-/// What a transaction read: the data its outcome depends on.
-///
-/// Documents read by id, and index ranges scanned (including ranges in which nothing was
-/// found, so a later insert into them is noticed). A commit conflicts with the transaction
-/// when it wrote a document read by id, or a document whose old or new key in an index lies
-/// in a range read on that index.
-#[derive(Debug, Clone, Default)]
-pub struct ReadSet {
-    documents: HashSet<DocumentId>,
-    ranges: Vec<ReadRange>,
-}
-
-impl ReadSet {
-    /// Records a read of one document by id.
-    pub fn read_document(&mut self, id: &DocumentId) {
-        if !self.documents.contains(id) {
-            self.documents.insert(id.clone());
-        }
-    }
-
-    /// Records a scan of an index range.
-    pub fn read_range(&mut self, range: ReadRange) {
-        if !self.ranges.contains(&range) {
-            self.ranges.push(range);
-        }
-    }
-
-    /// Whether a write of document `id`, from `old` to `new`, changes something this read
-    /// set depends on. `indexes` gives a table's index definitions.
-    pub fn is_affected_by(
-        &self,
-        id: &DocumentId,
-        old: Option<&Document>,
-        new: Option<&Document>,
-        indexes: &dyn Fn(&str) -> Arc<TableIndexes>,
-    ) -> bool {
-        if self.documents.contains(id) {
-            return true;
-        }
-        let mut table_indexes = None;
-        for read in self.ranges.iter().filter(|r| &*r.table == id.table()) {
-            let defs = table_indexes.get_or_insert_with(|| indexes(id.table()));
-            let Some(fields) = defs.get(&read.index) else {
-                continue;
-            };
-            let hit =
-                |doc: Option<&Document>| doc.is_some_and(|d| read.range.contains(&fields.key(d)));
-            if hit(old) || hit(new) {
-                return true;
-            }
-        }
-        false
-    }
-
-    /// The documents read by id.
-    pub fn documents(&self) -> impl Iterator<Item = &DocumentId> {
-        self.documents.iter()
-    }
-
-    /// The index ranges scanned.
-    pub fn ranges(&self) -> &[ReadRange] {
-        &self.ranges
-    }
-
-    /// Whether nothing was read.
-    pub fn is_empty(&self) -> bool {
-        self.documents.is_empty() && self.ranges.is_empty()
-    }
-}
 
 /// One write of a commit: the new version of a document, or `None` for a delete.
 pub type Write = (DocumentId, Option<Arc<Document>>);
@@ -514,6 +178,27 @@ impl<T> std::fmt::Debug for StoreFuture<'_, T> {
 /// [`PostgresStore`] over the network. A snapshot is identified by the number
 /// [`Storage::begin`] returns; what it means is the engine's (the commit it reads at for
 /// the in-process engines, an open database transaction for PostgreSQL).
+///
+/// The trait and the types it exchanges (documents and their ids, index keys and ranges, the
+/// schema, read sets, commit requests) are the engine SPI: what a third-party engine
+/// implements, with everything it needs importable from this module. It is **unstable before 1.0**: methods may be
+/// added, changed or removed in any release.
+///
+/// # Transactions
+///
+/// [`set_schema`](Storage::set_schema) at start-up; then per transaction
+/// [`begin`](Storage::begin) (or [`begin_exclusive`](Storage::begin_exclusive)), reads
+/// ([`get`](Storage::get), [`scan`](Storage::scan)), [`allocate_id`](Storage::allocate_id)
+/// for inserts, [`commit`](Storage::commit), and [`release`](Storage::release).
+///
+/// # Scheduler hooks (shared stores)
+///
+/// The scheduler uses four methods to share one store between processes:
+/// [`try_lock`](Storage::try_lock) (claiming a job), [`runner_id`](Storage::runner_id) and
+/// [`is_runner_alive`](Storage::is_runner_alive) (telling an interrupted action from a
+/// running one) and [`poll_interval`](Storage::poll_interval) (noticing jobs other processes
+/// scheduled). Their defaults are right for a store one process owns; an engine that several
+/// processes share overrides all four.
 pub trait Storage: Send + Sync + 'static {
     /// Declares the tables and their indexes; called once before any transaction, and
     /// again whenever the schema changes (indexes are then rebuilt). A start-up step: it
@@ -580,6 +265,16 @@ pub trait Storage: Send + Sync + 'static {
         table: &'a str,
     ) -> StoreFuture<'a, Result<DocumentId, StoreError>>;
 
+    /// Validates the request's reads against every commit after its snapshot and, if none
+    /// conflicts, applies its writes atomically as a new commit. Once this returns `Ok`,
+    /// the commit is durable (for durable engines). A request that writes nothing commits
+    /// nothing: the engine returns once its snapshot is durable. The request's
+    /// [`held`](CommitRequest::held) values are dropped once the commit is ordered.
+    fn commit(&self, request: CommitRequest) -> StoreFuture<'_, Result<Timestamp, StoreError>>;
+
+    // Scheduler hooks (see "Scheduler hooks" above): the defaults suit a store that one
+    // process owns.
+
     /// Locks the document `id` for the rest of the transaction `snapshot`, unless another
     /// transaction holds it: then `false`, without waiting. The scheduler claims a job this
     /// way before running it, so that runtimes sharing one database do not run it twice
@@ -592,13 +287,6 @@ pub trait Storage: Send + Sync + 'static {
         let _ = (snapshot, id);
         StoreFuture::ready(Ok(true))
     }
-
-    /// Validates the request's reads against every commit after its snapshot and, if none
-    /// conflicts, applies its writes atomically as a new commit. Once this returns `Ok`,
-    /// the commit is durable (for durable engines). A request that writes nothing commits
-    /// nothing: the engine returns once its snapshot is durable. The request's
-    /// [`held`](CommitRequest::held) values are dropped once the commit is ordered.
-    fn commit(&self, request: CommitRequest) -> StoreFuture<'_, Result<Timestamp, StoreError>>;
 
     /// For a store other processes share: an id for this process's scheduler, which no
     /// other living process has. A scheduled action records it when it starts, so that

@@ -12,12 +12,9 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use super::document_json::{self, decode_fields};
 use super::memory::{Durability, Persistence};
 use super::{
-    CommitRequest, Document, Exclusive, MemoryStore, Order, Storage, StoreError, StoreFuture,
-    Timestamp, Write,
+    CommitRequest, Document, DocumentId, Exclusive, KeyRange, MemoryStore, Order, Schema, Storage,
+    StoreError, StoreFuture, Timestamp, Write,
 };
-use crate::db::DocumentId;
-use crate::db::index::KeyRange;
-use crate::db::schema::Schema;
 use crate::value::Object;
 
 /// The database file inside the data directory.

@@ -2,16 +2,16 @@
 
 use std::time::Duration;
 
+use convoke::db::DbError;
 use convoke::db::{PaginationOptions, TransactionLimits};
-use convoke::store::StoreError;
 use convoke::value::{Object, Value};
 use convoke::{Error, Id, Result, Runtime};
 
 use super::procs::{self, Gated, GatedRead, Item, ListItems, PageItems, PatchItem};
 
-fn store_error(err: &Error) -> Option<&StoreError> {
+fn db_error(err: &Error) -> Option<&DbError> {
     match err {
-        Error::Store(e) => Some(e),
+        Error::Db(e) => Some(e),
         _ => None,
     }
 }
@@ -61,8 +61,8 @@ pub async fn system_fields_are_refused(rt: &Runtime) -> Result<()> {
         let err = rt.mutation(procs::insert_blob, fields).await.unwrap_err();
         assert!(
             matches!(
-                store_error(&err),
-                Some(StoreError::SystemField { .. }) | Some(StoreError::Value(_))
+                db_error(&err),
+                Some(DbError::SystemField { .. }) | Some(DbError::Value(_))
             ),
             "{err}"
         );
@@ -82,7 +82,7 @@ pub async fn system_fields_are_refused(rt: &Runtime) -> Result<()> {
         .await
         .unwrap_err();
     assert!(
-        matches!(store_error(&err), Some(StoreError::SystemField { .. })),
+        matches!(db_error(&err), Some(DbError::SystemField { .. })),
         "{err}"
     );
     Ok(())
@@ -116,18 +116,12 @@ pub async fn missing_documents(rt: &Runtime) -> Result<()> {
         .await?[0];
     rt.mutation(procs::delete_item, id).await?;
     let err = rt.mutation(procs::delete_item, id).await.unwrap_err();
-    assert!(
-        store_error(&err).is_some_and(StoreError::is_not_found),
-        "{err}"
-    );
+    assert!(db_error(&err).is_some_and(DbError::is_not_found), "{err}");
     let err = rt
         .mutation(procs::replace_item, (id, Item::new("a", 2)))
         .await
         .unwrap_err();
-    assert!(
-        store_error(&err).is_some_and(StoreError::is_not_found),
-        "{err}"
-    );
+    assert!(db_error(&err).is_some_and(DbError::is_not_found), "{err}");
     Ok(())
 }
 
@@ -351,7 +345,7 @@ pub async fn unknown_index_and_bad_ranges(rt: &Runtime) -> Result<()> {
     for which in 1..=3 {
         let err = rt.query(procs::bad_index, which).await.unwrap_err();
         assert!(
-            store_error(&err).is_some_and(StoreError::is_invalid_index),
+            db_error(&err).is_some_and(DbError::is_invalid_index),
             "case {which}: {err}"
         );
     }
@@ -382,7 +376,7 @@ pub async fn unique_first_take(rt: &Runtime) -> Result<()> {
         .await
         .unwrap_err();
     assert!(
-        matches!(store_error(&err), Some(StoreError::NotUnique { .. })),
+        matches!(db_error(&err), Some(DbError::NotUnique { .. })),
         "{err}"
     );
     assert_eq!(
@@ -553,7 +547,7 @@ pub async fn cursor_from_another_query_is_refused(rt: &Runtime) -> Result<()> {
         .await
         .unwrap_err();
     assert!(
-        matches!(store_error(&err), Some(StoreError::InvalidCursor { .. })),
+        matches!(db_error(&err), Some(DbError::InvalidCursor { .. })),
         "{err}"
     );
     let err = rt
@@ -568,7 +562,7 @@ pub async fn cursor_from_another_query_is_refused(rt: &Runtime) -> Result<()> {
         .await
         .unwrap_err();
     assert!(
-        matches!(store_error(&err), Some(StoreError::InvalidCursor { .. })),
+        matches!(db_error(&err), Some(DbError::InvalidCursor { .. })),
         "{err}"
     );
     Ok(())
@@ -768,7 +762,7 @@ pub async fn transaction_limits(rt: &Runtime) -> Result<()> {
         .build()?;
     let err = limited.mutation(procs::insert_many, 6).await.unwrap_err();
     assert!(
-        store_error(&err).is_some_and(StoreError::is_limit_exceeded),
+        db_error(&err).is_some_and(DbError::is_limit_exceeded),
         "{err}"
     );
     assert!(err.to_string().contains("documents written"), "{err}");

@@ -7,12 +7,9 @@
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use convoke::db::DocumentId;
-use convoke::db::index::KeyRange;
-use convoke::db::schema::Schema;
 use convoke::store::{
-    CommitRequest, Document, Exclusive, MemoryStore, Order, Storage, StoreError, StoreFuture,
-    Timestamp,
+    CommitRequest, Document, DocumentId, Exclusive, KeyRange, MemoryStore, Order, Schema, Storage,
+    StoreError, StoreFuture, Timestamp,
 };
 
 /// The next `get` fails with a conflict on the document's table.

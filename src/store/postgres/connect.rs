@@ -4,7 +4,8 @@
 use tokio_postgres::NoTls;
 use tokio_postgres::config::SslMode;
 
-use super::{Phase, PostgresConfig, classify};
+use super::PostgresConfig;
+use super::classify::{Phase, classify};
 use crate::store::StoreError;
 
 /// The TLS side of every connection the store opens: the pool's, the runner's, the

@@ -1,5 +1,6 @@
 //! Index keys as bytes whose order is the keys' order, so PostgreSQL compares them as
-//! `bytea` (byte by byte, a prefix first) exactly as the engine compares [`IndexKey`]s.
+//! `bytea` (byte by byte, a prefix first) exactly as the engine compares
+//! [`IndexKey`](crate::store::IndexKey)s.
 //!
 //! Each key part is self-delimiting, so a key's encoding starts with the encoding of each
 //! of its prefixes, and a range over key prefixes becomes a range over bytes.
@@ -16,7 +17,7 @@
 //! | object | `0x09`, for each field `0x01`, its escaped name and its value, then `0x00` |
 //! | above every part (bounds only) | `0xFF` |
 
-use crate::db::index::KeyPart;
+use crate::store::KeyPart;
 use crate::value::Value;
 
 const MISSING: u8 = 0x01;
@@ -101,7 +102,7 @@ fn escaped(bytes: &[u8], out: &mut Vec<u8>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::db::index::IndexKey;
+    use crate::store::IndexKey;
     use crate::value::Object;
 
     /// Values of every type, with the edges of each (nested ones included).

@@ -1,13 +1,111 @@
-//! Reading and writing jobs inside a transaction.
+//! The system table `_scheduled_functions`: its document type ([`ScheduledFunction`],
+//! [`JobState`]), its index, the scheduling limits, and the reads and writes of jobs inside
+//! a transaction that the scheduler makes.
 
-use std::time::UNIX_EPOCH;
+use serde::{Deserialize, Serialize};
 
-use super::{BY_STATE, JobState, SCHEDULED_FUNCTIONS, ScheduledFunctionId};
-use crate::caller::ScheduleTime;
-use crate::db::index::{IndexRange, KeyRange};
-use crate::db::{Database, DocumentId, Transaction};
-use crate::store::{Document, Order, StoreError, Timestamp, fields_size};
+use crate::db::{Database, DbError, Id, IndexRange, Table, TableDefinition, Transaction};
+use crate::store::{Document, DocumentId, KeyRange, Order, Timestamp, fields_size};
 use crate::value::{MAX_VALUE_SIZE, Object, Value};
+
+/// The system table of scheduled functions.
+pub const SCHEDULED_FUNCTIONS: &str = "_scheduled_functions";
+
+/// A document of `_scheduled_functions`: one scheduled call and what became of it.
+///
+/// Readable from queries and mutations like any table: `ctx.db().get(id)` with the
+/// [`ScheduledFunctionId`] that `schedule()` returned,
+/// `ctx.db().query::<ScheduledFunction>()`, or through the index [`BY_STATE`]
+/// (`|r| r.eq("state.kind", "pending")`). Only the scheduler
+/// writes it: `insert`, `patch`, `replace` and `delete` on it fail with
+/// [`DbError::SystemTable`].
+///
+/// As a document (by-name results, JSON) it reads
+/// `{ "name": "emails:send", "args": {..}, "scheduled_time": 1.7e12, "completed_time": null,
+/// "state": { "kind": "pending" } }`; a failed job's state is
+/// `{ "kind": "failed", "error": ".." }`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScheduledFunction {
+    /// The procedure's path, e.g. `"teams:purge"`.
+    pub name: String,
+    /// Its arguments, as the procedure's argument type serializes them (`null` for none).
+    pub args: Value,
+    /// When it is due, in milliseconds since the Unix epoch.
+    pub scheduled_time: f64,
+    /// When it finished (succeeded, failed or was canceled), in milliseconds since the Unix
+    /// epoch; `None` (`null`) while pending or in progress.
+    pub completed_time: Option<f64>,
+    /// Where it is in its life.
+    pub state: JobState,
+}
+
+/// The state of a scheduled function, stored as an object with a `kind` (`"pending"`,
+/// `"in_progress"`, `"success"`, `"failed"`, `"canceled"`) and, when failed, an `error`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum JobState {
+    /// Waiting for its time.
+    Pending,
+    /// An action that is running (mutations go from pending to success directly).
+    InProgress,
+    /// Ran and returned `Ok`.
+    Success,
+    /// Ran and returned an error or panicked (nothing a failed mutation wrote was
+    /// committed), could not run (e.g. its procedure no longer exists), or, for an action,
+    /// was interrupted by the end of its process.
+    Failed {
+        /// Why: the error's message.
+        error: String,
+    },
+    /// Canceled before it ran (or, for an action, while it ran).
+    Canceled,
+}
+
+impl JobState {
+    /// Whether the job will not run (again): success, failed or canceled.
+    pub fn is_finished(&self) -> bool {
+        matches!(
+            self,
+            JobState::Success | JobState::Failed { .. } | JobState::Canceled
+        )
+    }
+
+    /// The state's name: `"pending"`, `"in_progress"`, `"success"`, `"failed"`, `"canceled"`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            JobState::Pending => "pending",
+            JobState::InProgress => "in_progress",
+            JobState::Success => "success",
+            JobState::Failed { .. } => "failed",
+            JobState::Canceled => "canceled",
+        }
+    }
+}
+
+/// The index of `_scheduled_functions`: `["state.kind", "completed_time", "scheduled_time"]`.
+///
+/// Pending and running jobs have a `null` completion time, so within those states jobs are
+/// in due order (`|r| r.eq("state.kind", "pending")`: oldest due first); finished ones are
+/// in completion order. The worker finds due jobs and expired ones through it.
+pub const BY_STATE: &str = "by_state";
+
+impl Table for ScheduledFunction {
+    const NAME: &'static str = SCHEDULED_FUNCTIONS;
+    const INDEXES: &'static [(&'static str, &'static [&'static str])] = &[(
+        BY_STATE,
+        &["state.kind", "completed_time", "scheduled_time"],
+    )];
+}
+
+inventory::submit! {
+    TableDefinition {
+        name: SCHEDULED_FUNCTIONS,
+        indexes: <ScheduledFunction as Table>::INDEXES,
+    }
+}
+
+/// The id of a scheduled function, as `schedule()` returns it and `cancel` takes it.
+pub type ScheduledFunctionId = Id<ScheduledFunction>;
 
 /// Functions one transaction (one mutation, with the mutations it calls) may schedule, as
 /// in Convex.
@@ -16,27 +114,16 @@ pub const MAX_SCHEDULED_PER_TRANSACTION: usize = 1000;
 /// in Convex (8 MiB).
 pub const MAX_SCHEDULED_ARGS_BYTES: usize = 8 << 20;
 
-/// When a job scheduled at `now_ms` for `when` is due.
-pub(crate) fn due_time(now_ms: f64, when: ScheduleTime) -> f64 {
-    match when {
-        ScheduleTime::After(delay) => now_ms + delay.as_secs_f64() * 1000.0,
-        ScheduleTime::At(time) => match time.duration_since(UNIX_EPOCH) {
-            Ok(since) => since.as_secs_f64() * 1000.0,
-            Err(_) => 0.0,
-        },
-    }
-}
-
-/// Writes a job in `tx`; it exists once `tx` commits. `canceled` writes it already
+/// Writes a job due at `scheduled_time` in `tx`; it exists once `tx` commits. `canceled` writes it already
 /// canceled (what a canceled, still running action schedules).
 pub(crate) async fn insert_job(
     tx: &Transaction,
     now_ms: f64,
     path: &str,
     args: Value,
-    when: ScheduleTime,
+    scheduled_time: f64,
     canceled: bool,
-) -> Result<ScheduledFunctionId, StoreError> {
+) -> Result<ScheduledFunctionId, DbError> {
     tx.note_scheduled(
         args.size(),
         MAX_SCHEDULED_PER_TRANSACTION,
@@ -52,10 +139,7 @@ pub(crate) async fn insert_job(
     let mut fields = Object::with_capacity(5);
     fields.insert("name".to_owned(), Value::String(path.to_owned()));
     fields.insert("args".to_owned(), args);
-    fields.insert(
-        "scheduled_time".to_owned(),
-        Value::Float64(due_time(now_ms, when)),
-    );
+    fields.insert("scheduled_time".to_owned(), Value::Float64(scheduled_time));
     fields.insert(
         "completed_time".to_owned(),
         canceled
@@ -65,7 +149,7 @@ pub(crate) async fn insert_job(
     fields.insert("state".to_owned(), state_value(&state));
     let size = fields_size(&fields);
     if size > MAX_VALUE_SIZE {
-        return Err(StoreError::ScheduledArgsTooLarge {
+        return Err(DbError::ScheduledArgsTooLarge {
             path: path.to_owned(),
             size: args_size,
             max: MAX_VALUE_SIZE.saturating_sub(size - args_size),
@@ -79,7 +163,7 @@ pub(crate) async fn insert_job(
 pub(crate) async fn job_state_kind(
     tx: &Transaction,
     id: &DocumentId,
-) -> Result<Option<String>, StoreError> {
+) -> Result<Option<String>, DbError> {
     Ok(tx.get(id).await?.map(|doc| {
         doc.fields
             .get("state")
@@ -95,7 +179,7 @@ pub(crate) async fn job_state_kind(
 
 /// Whether the job with this id exists and is canceled (what a canceled, still running
 /// action schedules is canceled too).
-pub(crate) async fn is_canceled(tx: &Transaction, id: &DocumentId) -> Result<bool, StoreError> {
+pub(crate) async fn is_canceled(tx: &Transaction, id: &DocumentId) -> Result<bool, DbError> {
     Ok(job_state_kind(tx, id).await?.as_deref() == Some(JobState::Canceled.kind()))
 }
 
@@ -105,7 +189,7 @@ pub(crate) async fn set_state(
     id: &DocumentId,
     state: &JobState,
     now_ms: f64,
-) -> Result<(), StoreError> {
+) -> Result<(), DbError> {
     let mut fields = Object::new();
     if state.is_finished() {
         fields.insert("completed_time".to_owned(), Value::Float64(now_ms));
@@ -120,7 +204,7 @@ pub(crate) async fn set_in_progress(
     tx: &Transaction,
     id: &DocumentId,
     runner: Option<i64>,
-) -> Result<(), StoreError> {
+) -> Result<(), DbError> {
     let mut state = Object::with_capacity(2);
     state.insert(
         "kind".to_owned(),
@@ -153,7 +237,7 @@ fn runner_of(doc: &Document) -> Option<Option<i64>> {
 /// Every running action, with the runner recorded for it.
 pub(crate) async fn running_actions(
     tx: &Transaction,
-) -> Result<Vec<(DocumentId, Option<i64>)>, StoreError> {
+) -> Result<Vec<(DocumentId, Option<i64>)>, DbError> {
     let unfinished = IndexRange::default()
         .eq("state.kind", JobState::InProgress.kind())
         .eq("completed_time", Value::Null);
@@ -170,7 +254,7 @@ pub(crate) async fn running_actions(
 pub(crate) async fn running_action(
     tx: &Transaction,
     id: &DocumentId,
-) -> Result<Option<Option<i64>>, StoreError> {
+) -> Result<Option<Option<i64>>, DbError> {
     Ok(tx.get(id).await?.and_then(|doc| runner_of(&doc)))
 }
 
@@ -190,19 +274,19 @@ pub(crate) async fn cancel_job(
     tx: &Transaction,
     id: &ScheduledFunctionId,
     now_ms: f64,
-) -> Result<(), StoreError> {
+) -> Result<(), DbError> {
     let id = id.document_id();
     match job_state_kind(tx, &id).await?.as_deref() {
-        None => Err(StoreError::NotFound { id: id.to_string() }),
+        None => Err(DbError::NotFound { id: id.to_string() }),
         Some("pending" | "in_progress") => set_state(tx, &id, &JobState::Canceled, now_ms).await,
         Some(_) => Ok(()),
     }
 }
 
-fn resolve(tx: &Transaction, index: &str, range: IndexRange) -> Result<KeyRange, StoreError> {
+fn resolve(tx: &Transaction, index: &str, range: IndexRange) -> Result<KeyRange, DbError> {
     let defs = tx.schema().table(SCHEDULED_FUNCTIONS);
     let Some(fields) = defs.get(index) else {
-        return Err(StoreError::UnknownIndex {
+        return Err(DbError::UnknownIndex {
             table: SCHEDULED_FUNCTIONS.to_owned(),
             index: index.to_owned(),
             available: defs.names(),
@@ -221,7 +305,7 @@ pub(crate) async fn finished_jobs(
     tx: &Transaction,
     cutoff: Option<f64>,
     limit: usize,
-) -> Result<(Vec<(DocumentId, f64)>, bool), StoreError> {
+) -> Result<(Vec<(DocumentId, f64)>, bool), DbError> {
     let mut jobs = Vec::new();
     let mut full = false;
     for kind in FINISHED {
@@ -293,10 +377,10 @@ pub(crate) async fn due_jobs(
     now: f64,
     limit: usize,
     skip: impl Fn(&DocumentId) -> bool,
-) -> Result<Due, StoreError> {
+) -> Result<Due, DbError> {
     let defs = db.schema.table(SCHEDULED_FUNCTIONS);
     let Some(fields) = defs.get(BY_STATE) else {
-        return Err(StoreError::UnknownIndex {
+        return Err(DbError::UnknownIndex {
             table: SCHEDULED_FUNCTIONS.to_owned(),
             index: BY_STATE.to_owned(),
             available: defs.names(),
