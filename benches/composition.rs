@@ -57,6 +57,8 @@ fn count_one() {
 }
 
 // SAFETY: every method forwards to `System` with the caller's arguments unchanged.
+// (A global allocator is `unsafe` to implement; this benchmark counts allocations with one.)
+#[allow(unsafe_code)]
 unsafe impl GlobalAlloc for CountingAllocator {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         count_one();

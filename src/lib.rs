@@ -61,7 +61,10 @@
 //!   ([`Runtime::start_scheduler`]) and the virtual clock for tests.
 //!
 //! The README says what works and what is planned.
+#![forbid(unsafe_code)]
 #![deny(missing_docs)]
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(rust_2018_idioms, unreachable_pub)]
 

@@ -36,6 +36,16 @@ pub enum ErasedInvoke {
     Action(ErasedActionFn),
 }
 
+impl std::fmt::Debug for ErasedInvoke {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ErasedInvoke::Query(_) => "ErasedInvoke::Query",
+            ErasedInvoke::Mutation(_) => "ErasedInvoke::Mutation",
+            ErasedInvoke::Action(_) => "ErasedInvoke::Action",
+        })
+    }
+}
+
 /// One registered procedure. Generated code submits one per `#[procedure]`.
 #[doc(hidden)]
 pub struct ProcedureEntry {
@@ -43,6 +53,16 @@ pub struct ProcedureEntry {
     pub(crate) kind: ProcedureKind,
     pub(crate) visibility: Visibility,
     pub(crate) invoke: ErasedInvoke,
+}
+
+impl std::fmt::Debug for ProcedureEntry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProcedureEntry")
+            .field("path", &(self.path)())
+            .field("kind", &self.kind)
+            .field("visibility", &self.visibility)
+            .finish_non_exhaustive()
+    }
 }
 
 impl ProcedureEntry {

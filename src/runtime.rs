@@ -63,6 +63,14 @@ pub struct Runtime {
     parent_job: Option<DocumentId>,
 }
 
+impl std::fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runtime")
+            .field("identity", &self.identity)
+            .finish_non_exhaustive()
+    }
+}
+
 struct RuntimeInner {
     db: Arc<Database>,
     scheduler: Scheduler,
@@ -101,6 +109,18 @@ pub struct RuntimeBuilder {
     max_call_depth: u32,
     max_mutation_attempts: u32,
     contention: Contention,
+}
+
+impl std::fmt::Debug for RuntimeBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RuntimeBuilder")
+            .field("has_storage", &self.store.is_some())
+            .field("scheduler", &self.scheduler)
+            .field("max_call_depth", &self.max_call_depth)
+            .field("max_mutation_attempts", &self.max_mutation_attempts)
+            .field("contention", &self.contention)
+            .finish_non_exhaustive()
+    }
 }
 
 impl RuntimeBuilder {

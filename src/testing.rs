@@ -83,6 +83,14 @@ pub struct TestRuntime {
     clock: Arc<VirtualClock>,
 }
 
+impl std::fmt::Debug for TestRuntime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TestRuntime")
+            .field("now", &self.clock.now())
+            .finish_non_exhaustive()
+    }
+}
+
 impl TestRuntime {
     /// A fresh in-memory runtime whose clock starts at the current time and stands still.
     pub fn new() -> Result<TestRuntime> {

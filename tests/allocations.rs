@@ -6,6 +6,8 @@
 //! counting is on; every call here runs on the test's own thread (a current-thread tokio
 //! runtime), so tests running in parallel do not disturb each other's counts.
 
+// A global allocator is `unsafe` to implement; this test is the one place that does.
+#![allow(unsafe_code)]
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 

@@ -31,6 +31,7 @@ pub struct CurrentUser {
 }
 
 /// Rejects anonymous calls, hands the user over, and counts its runs.
+#[derive(Debug)]
 pub struct Authed;
 
 impl<C: CallContext> Middleware<C> for Authed {

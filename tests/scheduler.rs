@@ -36,6 +36,7 @@ pub struct Counter {
 
 /// A gate a scheduled action waits at, so a test can look at it while it runs: the action
 /// adds a permit to `started`, then waits for one in `release`.
+#[derive(Debug)]
 pub struct Gate {
     started: Semaphore,
     release: Semaphore,

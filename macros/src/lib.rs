@@ -12,7 +12,7 @@
 //! `::convoke` unless the macro's `crate = "..."` option names another path.
 
 #![forbid(unsafe_code)]
-#![warn(missing_docs, rust_2018_idioms, unreachable_pub)]
+#![warn(missing_docs, unreachable_pub)]
 #![deny(clippy::unwrap_used)]
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 

@@ -80,6 +80,14 @@ pub struct QueryCtx<'t> {
     pub(crate) depth: u32,
 }
 
+impl fmt::Debug for QueryCtx<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("QueryCtx")
+            .field("depth", &self.depth)
+            .finish_non_exhaustive()
+    }
+}
+
 impl<'t> QueryCtx<'t> {
     pub(crate) fn new(tx: &'t Transaction, env: &'t CallEnv, depth: u32) -> Self {
         QueryCtx { tx, env, depth }
@@ -143,6 +151,14 @@ pub struct MutationCtx<'t> {
     pub(crate) tx: &'t Transaction,
     pub(crate) env: &'t CallEnv,
     pub(crate) depth: u32,
+}
+
+impl fmt::Debug for MutationCtx<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MutationCtx")
+            .field("depth", &self.depth)
+            .finish_non_exhaustive()
+    }
 }
 
 impl<'t> MutationCtx<'t> {
@@ -226,6 +242,15 @@ pub struct ActionCtx {
     pub(crate) identity: Option<Arc<UserIdentity>>,
     pub(crate) depth: u32,
     pub(crate) logs: LogLines,
+}
+
+impl fmt::Debug for ActionCtx {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ActionCtx")
+            .field("identity", &self.identity)
+            .field("depth", &self.depth)
+            .finish_non_exhaustive()
+    }
 }
 
 impl ActionCtx {

@@ -216,6 +216,12 @@ pub struct DatabaseReader<'a> {
     tx: &'a Transaction,
 }
 
+impl std::fmt::Debug for DatabaseReader<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DatabaseReader").finish_non_exhaustive()
+    }
+}
+
 impl<'a> DatabaseReader<'a> {
     pub(crate) fn new(tx: &'a Transaction) -> Self {
         DatabaseReader { tx }
@@ -288,6 +294,17 @@ pub struct Query<'a, T> {
     order: Order,
     filter: Option<Filter<T>>,
     table: PhantomData<fn() -> T>,
+}
+
+impl<T> std::fmt::Debug for Query<'_, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Query")
+            .field("table", &std::any::type_name::<T>())
+            .field("index", &self.index)
+            .field("order", &self.order)
+            .field("filtered", &self.filter.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl<T: Table> Query<'_, T> {
@@ -499,6 +516,12 @@ pub struct PaginationResult<T> {
 #[derive(Clone, Copy)]
 pub struct DatabaseWriter<'a> {
     reader: DatabaseReader<'a>,
+}
+
+impl std::fmt::Debug for DatabaseWriter<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DatabaseWriter").finish_non_exhaustive()
+    }
 }
 
 impl<'a> DatabaseWriter<'a> {

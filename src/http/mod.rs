@@ -135,6 +135,12 @@ pub struct ServerBuilder {
     config: ServerConfig,
 }
 
+impl std::fmt::Debug for ServerBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerBuilder").finish_non_exhaustive()
+    }
+}
+
 impl ServerBuilder {
     /// The auth providers tokens are verified against (default: none, so every call is
     /// anonymous and a request with a token is refused).
