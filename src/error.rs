@@ -282,7 +282,7 @@ impl Error {
 /// by [`Error::Remote`].
 ///
 /// The core does not know the transport: a `RemoteFailure` holds the transport's own error
-/// (with the `remote` feature, a [`remote::RemoteError`](crate::remote::RemoteError)), the
+/// (with the `remote` feature, a `convoke::remote::RemoteError`), the
 /// HTTP status when a server answered, and the server's error code. The predicates cover
 /// what callers decide on; [`downcast_ref`](RemoteFailure::downcast_ref) reaches the rest.
 ///

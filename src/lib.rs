@@ -72,6 +72,8 @@ mod caller;
 mod contention;
 mod ctx;
 pub mod db;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod engines;
 mod error;
 #[cfg(feature = "http")]
 #[cfg_attr(docsrs, doc(cfg(feature = "http")))]
