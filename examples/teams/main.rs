@@ -1,4 +1,4 @@
-//! The seeds' teams example: procedures in two modules composed through generated callers.
+//! The teams example (the shape of kitcn's and Convex's own examples): procedures in two modules composed through generated callers.
 //!
 //! - `cargo run --example teams` runs a tour of the procedures in-process, on the durable
 //!   embedded store in `data/teams` (`-- --data <dir>` for another directory,

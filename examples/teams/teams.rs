@@ -1,4 +1,4 @@
-//! Teams: the seeds' `getTeam` / `getOwner` / `getTeamAndOwner`, plus a mutation and an
+//! Teams: `getTeam` / `getOwner` / `getTeamAndOwner`, plus a mutation and an
 //! action that use every cell of the call matrix they are allowed.
 
 use std::time::Duration;
@@ -79,7 +79,7 @@ pub async fn get_owner(ctx: &QueryCtx<'_>, args: GetTeam) -> Result<User> {
         .await
 }
 
-/// The seeds' composed query: both reads run in this query's transaction.
+/// The composed query: both reads run in this query's transaction.
 #[procedure(query, name = "getTeamAndOwner")]
 pub async fn get_team_and_owner(ctx: &QueryCtx<'_>, args: GetTeam) -> Result<TeamAndOwner> {
     let caller = create_teams_caller(ctx);
