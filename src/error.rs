@@ -100,13 +100,6 @@ pub enum Error {
         /// The configured limit.
         max: u32,
     },
-    /// [`Runtime::advance_time`](crate::Runtime::advance_time) was called, but the
-    /// scheduler runs on the system clock, not a
-    /// [`VirtualClock`](crate::scheduler::VirtualClock).
-    #[error(
-        "time cannot be advanced: the scheduler's clock is not a VirtualClock (build the runtime with `SchedulerConfig {{ clock: Arc::new(VirtualClock::new()), .. }}`)"
-    )]
-    ClockNotVirtual,
     /// The procedure panicked; its transaction was rolled back.
     #[error("'{path}' panicked: {message}")]
     Panicked {

@@ -32,6 +32,16 @@ const DEFAULT_MAX_MUTATION_ATTEMPTS: u32 = 16;
 /// ([`query`](Runtime::query), [`mutation`](Runtime::mutation), [`action`](Runtime::action))
 /// take the procedure function itself; [`Runtime::run`] takes a path and JSON.
 ///
+/// # Scheduling and test time
+///
+/// The scheduler's methods are defined in the `scheduler` module (src/scheduler/):
+/// [`start_scheduler`](Runtime::start_scheduler) starts the worker that runs scheduled
+/// functions as they come due, and
+/// [`run_due_scheduled_functions`](Runtime::run_due_scheduled_functions) runs the ones due
+/// now without a worker. The test-time operations (a virtual clock, moving time and running
+/// what became due, direct database access) are on
+/// [`TestRuntime`](crate::testing::TestRuntime), which dereferences to `Runtime`.
+///
 /// ```standalone_crate
 /// use convoke::{procedure, QueryCtx, Result, Runtime};
 ///

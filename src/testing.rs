@@ -40,10 +40,8 @@
 //! let t = TestRuntime::new()?;
 //! t.mutation(todos::add, "write tests".into()).await?;
 //! assert_eq!(t.query(todos::done, ()).await?, 0);
-//! t.advance_clock(Duration::from_secs(59));
-//! assert_eq!(t.finish_scheduled_functions().await?, 0); // not due yet
-//! t.advance_clock(Duration::from_secs(1));
-//! assert_eq!(t.finish_scheduled_functions().await?, 1);
+//! assert_eq!(t.advance_time(Duration::from_secs(59)).await?, 0); // not due yet
+//! assert_eq!(t.advance_time(Duration::from_secs(1)).await?, 1);
 //! assert_eq!(t.query(todos::done, ()).await?, 1);
 //!
 //! // Direct database access, in a transaction of its own.
@@ -77,6 +75,22 @@ pub const MAX_SCHEDULER_ROUNDS: usize = 10_000;
 
 /// An in-memory runtime with a virtual clock, for tests. Dereferences to [`Runtime`], so
 /// `t.query(..)`, `t.mutation(..)`, `t.action(..)` and `t.run_value(..)` work as on a runtime.
+///
+/// The test-time operations:
+///
+/// - time: [`advance_time`](TestRuntime::advance_time) moves the virtual clock and runs
+///   what became due; [`clock`](TestRuntime::clock)`().advance(d)` moves it and runs
+///   nothing; [`now`](TestRuntime::now) reads it;
+/// - scheduled functions: [`run_due_scheduled_functions`](Runtime::run_due_scheduled_functions)
+///   (through `Deref`) runs what is due now,
+///   [`finish_all_scheduled_functions`](TestRuntime::finish_all_scheduled_functions) runs
+///   until none is pending, and [`scheduled_functions`](TestRuntime::scheduled_functions)
+///   lists them;
+/// - identity: [`with_identity`](TestRuntime::with_identity) and
+///   [`without_identity`](TestRuntime::without_identity) return a `TestRuntime` on the same
+///   store and clock;
+/// - data: [`run`](TestRuntime::run) and [`read`](TestRuntime::read) reach the database
+///   directly.
 #[derive(Clone)]
 pub struct TestRuntime {
     rt: Runtime,
@@ -97,8 +111,10 @@ impl TestRuntime {
         TestRuntime::from_builder(Runtime::builder())
     }
 
-    /// A test runtime from a builder (e.g. with other limits); its scheduler gets the
-    /// virtual clock.
+    /// A test runtime from a builder (e.g. with a durable store or other limits). Its
+    /// scheduler runs on a virtual clock starting at the current time, with the other
+    /// [`SchedulerConfig`] fields at their defaults (a scheduler configuration set on the
+    /// builder is replaced).
     pub fn from_builder(builder: RuntimeBuilder) -> Result<TestRuntime> {
         let clock = Arc::new(VirtualClock::new());
         let rt = builder
@@ -115,25 +131,29 @@ impl TestRuntime {
         &self.rt
     }
 
-    /// The same runtime, calling as `identity` (`ctx.auth().user_identity()`).
+    /// The same runtime (same store, same clock), calling as `identity`
+    /// (`ctx.auth().user_identity()`), as [`Runtime::with_identity`] does on a runtime.
     #[must_use]
-    pub fn as_user(&self, identity: UserIdentity) -> TestRuntime {
+    pub fn with_identity(&self, identity: UserIdentity) -> TestRuntime {
         TestRuntime {
             rt: self.rt.with_identity(identity),
             clock: self.clock.clone(),
         }
     }
 
-    /// The same runtime, calling anonymously.
+    /// The same runtime (same store, same clock), calling without identity, as
+    /// [`Runtime::without_identity`] does on a runtime.
     #[must_use]
-    pub fn anonymous(&self) -> TestRuntime {
+    pub fn without_identity(&self) -> TestRuntime {
         TestRuntime {
             rt: self.rt.without_identity(),
             clock: self.clock.clone(),
         }
     }
 
-    /// The virtual clock.
+    /// The virtual clock: `t.clock().advance(d)` moves time and runs nothing (then
+    /// [`run_due_scheduled_functions`](Runtime::run_due_scheduled_functions) runs what is
+    /// due).
     pub fn clock(&self) -> &VirtualClock {
         &self.clock
     }
@@ -143,17 +163,13 @@ impl TestRuntime {
         self.clock.now()
     }
 
-    /// Moves time forward and runs nothing (then
-    /// [`finish_scheduled_functions`](TestRuntime::finish_scheduled_functions) runs what is
-    /// due). [`Runtime::advance_time`], reached through `Deref`, does both in one call.
-    pub fn advance_clock(&self, by: Duration) {
+    /// Moves the virtual clock forward by `by`, then runs every scheduled function that
+    /// became due, and those they schedule that are due too, to completion, as
+    /// [`Runtime::run_due_scheduled_functions`] does (convex-test's
+    /// `vi.advanceTimersByTime` followed by `finishInProgressScheduledFunctions`). Returns
+    /// how many ran.
+    pub async fn advance_time(&self, by: Duration) -> Result<usize> {
         self.clock.advance(by);
-    }
-
-    /// Runs every scheduled function due now, and those they schedule that are due now
-    /// too, to completion (convex-test's `finishInProgressScheduledFunctions`). Returns how
-    /// many ran.
-    pub async fn finish_scheduled_functions(&self) -> Result<usize> {
         self.rt.run_due_scheduled_functions().await
     }
 
@@ -163,7 +179,7 @@ impl TestRuntime {
     pub async fn finish_all_scheduled_functions(&self) -> Result<usize> {
         let mut ran = 0;
         for _ in 0..MAX_SCHEDULER_ROUNDS {
-            ran += self.finish_scheduled_functions().await?;
+            ran += self.rt.run_due_scheduled_functions().await?;
             let next = self
                 .read(|db| {
                     Box::pin(async move {

@@ -121,7 +121,7 @@ mod todos {
 #[tokio::test]
 async fn identities_reach_procedures() -> Result<()> {
     let t = TestRuntime::new()?;
-    let ada = t.as_user(UserIdentity::new("https://auth.example", "ada"));
+    let ada = t.with_identity(UserIdentity::new("https://auth.example", "ada"));
     let id = ada.mutation(todos::add, "write tests".into()).await?;
     let anonymous = t.mutation(todos::add, "no owner".into()).await?;
     let owners = t
@@ -135,7 +135,12 @@ async fn identities_reach_procedures() -> Result<()> {
         })
         .await?;
     assert_eq!(owners, (Some("ada".to_owned()), None));
-    assert!(ada.anonymous().runtime().identity().is_none());
+    assert_eq!(ada.identity().map(|user| user.subject()), Some("ada"));
+    // Both stay test runtimes on the same clock.
+    let nobody: TestRuntime = ada.without_identity();
+    assert!(nobody.identity().is_none());
+    ada.clock().advance(Duration::from_secs(1));
+    assert_eq!(nobody.now(), t.now());
     Ok(())
 }
 
@@ -163,11 +168,12 @@ async fn time_moves_only_when_told() -> Result<()> {
     let t = TestRuntime::new()?;
     let start = t.now();
     t.mutation(todos::add, "a".into()).await?;
-    assert_eq!(t.finish_scheduled_functions().await?, 0, "nothing due yet");
-    t.advance_clock(Duration::from_secs(59));
-    assert_eq!(t.finish_scheduled_functions().await?, 0);
-    t.advance_clock(Duration::from_secs(1));
-    assert_eq!(t.finish_scheduled_functions().await?, 1);
+    assert_eq!(t.run_due_scheduled_functions().await?, 0, "nothing due yet");
+    assert_eq!(t.advance_time(Duration::from_secs(58)).await?, 0);
+    // Moving the clock alone runs nothing, even once the job is due.
+    t.clock().advance(Duration::from_secs(2));
+    assert_eq!(t.query(todos::done, ()).await?, 0);
+    assert_eq!(t.run_due_scheduled_functions().await?, 1);
     assert_eq!(t.query(todos::done, ()).await?, 1);
     assert_eq!(
         t.now().duration_since(start).ok(),

@@ -50,8 +50,9 @@ async fn joining_needs_a_signed_in_user() -> Result<()> {
     assert!(err.is_user(), "{err}");
     assert_eq!(err.data().and_then(|d| d.as_str()), Some("unauthenticated"));
 
-    let grace = t
-        .as_user(UserIdentity::new("https://auth.example", "g-hopper").with_claim("name", "Grace"));
+    let grace = t.with_identity(
+        UserIdentity::new("https://auth.example", "g-hopper").with_claim("name", "Grace"),
+    );
     assert_eq!(
         grace
             .mutation(teams::join_team, teams::JoinTeam { team_id })
@@ -84,10 +85,8 @@ async fn renaming_schedules_a_notification_a_minute_later() -> Result<()> {
     .await?;
     let jobs = t.scheduled_functions().await?;
     assert_eq!(jobs, [("teams:notify".to_owned(), JobState::Pending)]);
-    t.advance_clock(Duration::from_secs(59));
-    assert_eq!(t.finish_scheduled_functions().await?, 0);
-    t.advance_clock(Duration::from_secs(1));
-    assert_eq!(t.finish_scheduled_functions().await?, 1);
+    assert_eq!(t.advance_time(Duration::from_secs(59)).await?, 0);
+    assert_eq!(t.advance_time(Duration::from_secs(1)).await?, 1);
     assert_eq!(
         t.scheduled_functions().await?,
         [("teams:notify".to_owned(), JobState::Success)]

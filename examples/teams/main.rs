@@ -14,11 +14,10 @@ mod teams;
 mod users;
 
 use convoke::http::{AuthConfig, AuthProvider, Server, shutdown_signal};
-use std::sync::Arc;
 use std::time::Duration;
 
-use convoke::scheduler::{SchedulerConfig, VirtualClock};
 use convoke::store::{PostgresStore, SqliteStore};
+use convoke::testing::TestRuntime;
 use convoke::{Runtime, RuntimeBuilder, UserIdentity};
 
 /// Where the app keeps its data unless `--data <dir>` says otherwise.
@@ -148,16 +147,11 @@ fn auth_from_env() -> Result<AuthConfig, Box<dyn std::error::Error>> {
 /// A tour of the procedures, in-process.
 async fn tour(storage: &Storage) -> convoke::Result<()> {
     // The durable embedded store, in a data directory, or PostgreSQL (run the tour again:
-    // the data of the earlier runs is still there). The tour's scheduler runs on a virtual
-    // clock, so it can skip ahead instead of waiting.
-    let clock = Arc::new(VirtualClock::new());
-    let rt = storage
-        .builder()?
-        .scheduler(SchedulerConfig {
-            clock,
-            ..SchedulerConfig::default()
-        })
-        .build()?
+    // the data of the earlier runs is still there). The tour runs as a `TestRuntime`, whose
+    // scheduler runs on a virtual clock, so it can skip ahead instead of waiting.
+    let test = TestRuntime::from_builder(storage.builder()?)?;
+    let rt = test
+        .runtime()
         .with_identity(UserIdentity::new("https://auth.example", "ada"));
 
     // Typed entry points take the procedure function itself.
@@ -223,7 +217,7 @@ async fn tour(storage: &Storage) -> convoke::Result<()> {
     // system clock, with the worker from `start_scheduler`).
     let ran = rt.run_due_scheduled_functions().await?;
     println!("scheduled functions due now: {ran} ran");
-    let ran = rt.advance_time(Duration::from_secs(60)).await?;
+    let ran = test.advance_time(Duration::from_secs(60)).await?;
     println!("a minute later: {ran} more ran; _scheduled_functions holds:");
     for (path, state) in rt.query(teams::scheduled_jobs, ()).await? {
         println!("  {path:<14} {state}");

@@ -17,8 +17,7 @@ pub trait Clock: Send + Sync + 'static {
         deadline_ms: Option<f64>,
     ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + '_>>;
 
-    /// This clock as a [`VirtualClock`], if it is one: what
-    /// [`Runtime::advance_time`](crate::Runtime::advance_time) moves.
+    /// This clock as a [`VirtualClock`], if it is one.
     fn as_virtual(&self) -> Option<&VirtualClock> {
         None
     }
@@ -96,7 +95,7 @@ impl VirtualClock {
     /// worker started with [`Runtime::start_scheduler`](crate::Runtime::start_scheduler)
     /// wakes up by itself; without one, call
     /// [`Runtime::run_due_scheduled_functions`](crate::Runtime::run_due_scheduled_functions)
-    /// (or use [`Runtime::advance_time`](crate::Runtime::advance_time), which does both).
+    /// ([`TestRuntime::advance_time`](crate::testing::TestRuntime::advance_time) does both).
     pub fn advance(&self, by: Duration) {
         let mut now = self.now.lock().unwrap_or_else(|e| e.into_inner());
         *now += by.as_secs_f64() * 1000.0;

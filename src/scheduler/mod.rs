@@ -31,18 +31,21 @@
 //!   [`DbError::LimitExceeded`](crate::db::DbError::LimitExceeded). Each job is a
 //!   document, so one function's arguments are also bounded by the 1 MiB document limit.
 //! - **Running.** [`Runtime::start_scheduler`] starts the worker (bounded concurrency,
-//!   [`SchedulerConfig`]); in tests, a [`VirtualClock`] with
-//!   [`Runtime::advance_time`] or [`Runtime::run_due_scheduled_functions`] runs due jobs
-//!   without sleeping. Finished jobs are removed after [`SchedulerConfig::retention`].
+//!   [`SchedulerConfig`]); without a worker, [`Runtime::run_due_scheduled_functions`]
+//!   runs the jobs that are due. In tests, a [`TestRuntime`] runs on a [`VirtualClock`]:
+//!   [`TestRuntime::advance_time`] moves it and runs what became due, without sleeping.
+//!   Finished jobs are removed after [`SchedulerConfig::retention`].
 //!
 //! [`Runtime::start_scheduler`]: crate::Runtime::start_scheduler
-//! [`Runtime::advance_time`]: crate::Runtime::advance_time
+//! [`TestRuntime`]: crate::testing::TestRuntime
+//! [`TestRuntime::advance_time`]: crate::testing::TestRuntime::advance_time
 //! [`Runtime::run_due_scheduled_functions`]: crate::Runtime::run_due_scheduled_functions
 //!
 //! ```standalone_crate
-//! use std::{sync::Arc, time::Duration};
-//! use convoke::scheduler::{JobState, ScheduledFunction, SchedulerConfig, VirtualClock};
-//! use convoke::{Doc, Runtime, ScheduledFunctionId};
+//! use std::time::Duration;
+//! use convoke::scheduler::{JobState, ScheduledFunction};
+//! use convoke::testing::TestRuntime;
+//! use convoke::{Doc, ScheduledFunctionId};
 //!
 //! mod emails {
 //!     use std::time::Duration;
@@ -71,9 +74,7 @@
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> convoke::Result<()> {
-//! let rt = Runtime::builder()
-//!     .scheduler(SchedulerConfig { clock: Arc::new(VirtualClock::new()), ..Default::default() })
-//!     .build()?;
+//! let rt = TestRuntime::new()?;
 //! let id = rt.mutation(emails::sign_up, "ada@example.com".into()).await?;
 //! let job = rt.query(emails::job, id).await?.expect("written");
 //! assert_eq!((job.name.as_str(), &job.state), ("emails:send", &JobState::Pending));

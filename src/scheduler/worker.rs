@@ -322,10 +322,11 @@ impl Runtime {
     /// jobs past their retention. Returns how many functions ran.
     ///
     /// For tests with a [`VirtualClock`](super::VirtualClock): advance the clock, then call
-    /// this (like convex-test's `finishAllScheduledFunctions`), or call
-    /// [`advance_time`](Runtime::advance_time), which does both. Needs no worker; jobs a
-    /// running worker has started are waited for. Like [`start_scheduler`], the first call
-    /// marks actions left `in_progress` by a previous process as failed.
+    /// this (like convex-test's `finishInProgressScheduledFunctions`);
+    /// [`TestRuntime::advance_time`](crate::testing::TestRuntime::advance_time) does both.
+    /// Needs no worker; jobs a running worker has started are waited for. Like
+    /// [`start_scheduler`], the first call marks actions left `in_progress` by a previous
+    /// process as failed.
     ///
     /// A function that always schedules itself again at once keeps this from returning.
     ///
@@ -366,72 +367,6 @@ impl Runtime {
         }
         rt.remove_expired_jobs(scheduler.now_ms()).await?;
         Ok(ran)
-    }
-
-    /// Moves the scheduler's [`VirtualClock`](super::VirtualClock) forward by `by`, then
-    /// runs what became due, as
-    /// [`run_due_scheduled_functions`](Runtime::run_due_scheduled_functions) does; returns
-    /// how many functions ran.
-    ///
-    /// Fails with [`Error::ClockNotVirtual`] (and moves nothing) if the scheduler runs on
-    /// the system clock.
-    ///
-    /// ```standalone_crate
-    /// use std::{sync::Arc, time::Duration};
-    /// use convoke::scheduler::{SchedulerConfig, VirtualClock};
-    ///
-    /// mod reminders {
-    ///     use std::time::Duration;
-    ///     use convoke::{MutationCtx, QueryCtx, Result, Table, procedure};
-    ///     convoke::module!(reminders);
-    ///
-    ///     #[derive(serde::Serialize, serde::Deserialize, Table)]
-    ///     #[table(name = "sent")]
-    ///     pub struct Sent { pub text: String }
-    ///
-    ///     #[procedure(mutation)]
-    ///     pub async fn send(ctx: &MutationCtx<'_>, text: String) -> Result<()> {
-    ///         ctx.db().insert(&Sent { text }).await?;
-    ///         Ok(())
-    ///     }
-    ///
-    ///     #[procedure(mutation)]
-    ///     pub async fn remind_in_an_hour(ctx: &MutationCtx<'_>, text: String) -> Result<()> {
-    ///         create_reminders_caller(ctx)
-    ///             .schedule()
-    ///             .after(Duration::from_secs(3600))
-    ///             .send(text)
-    ///             .await?;
-    ///         Ok(())
-    ///     }
-    ///
-    ///     #[procedure(query)]
-    ///     pub async fn sent(ctx: &QueryCtx<'_>) -> Result<usize> {
-    ///         Ok(ctx.db().query::<Sent>().collect().await?.len())
-    ///     }
-    /// }
-    ///
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> convoke::Result<()> {
-    /// let rt = convoke::Runtime::builder()
-    ///     .scheduler(SchedulerConfig {
-    ///         clock: Arc::new(VirtualClock::new()),
-    ///         ..SchedulerConfig::default()
-    ///     })
-    ///     .build()?;
-    /// rt.mutation(reminders::remind_in_an_hour, "stand up".into()).await?;
-    /// assert_eq!(rt.advance_time(Duration::from_secs(3599)).await?, 0);
-    /// assert_eq!(rt.advance_time(Duration::from_secs(1)).await?, 1);
-    /// assert_eq!(rt.query(reminders::sent, ()).await?, 1);
-    /// # Ok(())
-    /// # }
-    /// ```
-    pub async fn advance_time(&self, by: Duration) -> Result<usize> {
-        let Some(clock) = self.scheduler().config.clock.as_virtual() else {
-            return Err(Error::ClockNotVirtual);
-        };
-        clock.advance(by);
-        self.run_due_scheduled_functions().await
     }
 
     /// Runs one job: a mutation exactly once, an action at most once.
