@@ -87,6 +87,7 @@ mod registry;
 pub mod remote;
 mod runtime;
 pub mod scheduler;
+mod scheduling;
 pub mod store;
 pub mod testing;
 pub mod value;

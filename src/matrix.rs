@@ -11,8 +11,8 @@
 //! the `remote` feature) next to the remote caller (`remote/matrix.rs`).
 
 use crate::caller::{Call, ScheduleTime};
+use crate::db::system::scheduled_functions::ScheduledFunctionId;
 use crate::procedure::{ActionProcedure, MutationProcedure, Procedure, QueryProcedure};
-use crate::scheduler::ScheduledFunctionId;
 
 /// The seal: implemented by convoke's contexts only.
 pub(crate) mod sealed {

@@ -18,7 +18,7 @@ use crate::procedure::{
 use crate::registry::{
     ErasedInvoke, ErasedMutationFn, ErasedQueryFn, ProcedureEntry, ProcedureInfo, Registry,
 };
-use crate::scheduler::{Scheduler, SchedulerConfig};
+use crate::scheduling::{Scheduler, SchedulerConfig};
 use crate::store::{DocumentId, MemoryStore, Schema, Storage};
 use crate::value::{self, Value};
 

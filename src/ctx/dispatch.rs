@@ -3,10 +3,10 @@
 
 use super::{ActionCtx, MutationCtx, QueryCtx};
 use crate::caller::{Call, ScheduleTime};
+use crate::db::system::scheduled_functions::ScheduledFunctionId;
 use crate::matrix::sealed::Sealed;
 use crate::matrix::{CallAction, CallInternal, CallMutation, CallQuery, Schedule};
 use crate::procedure::{ActionProcedure, MutationProcedure, Procedure, QueryProcedure};
-use crate::scheduler::ScheduledFunctionId;
 
 impl Sealed for QueryCtx<'_> {}
 impl Sealed for MutationCtx<'_> {}
@@ -70,8 +70,8 @@ impl Schedule for MutationCtx<'_> {
         when: ScheduleTime,
         args: P::Args,
     ) -> Call<'_, ScheduledFunctionId> {
-        match crate::scheduler::encode_args(P::path(), &args) {
-            Ok(args) => Call::new(crate::scheduler::schedule_in_transaction(
+        match crate::scheduling::encode_args(P::path(), &args) {
+            Ok(args) => Call::new(crate::scheduling::schedule_in_transaction(
                 &self.env.runtime,
                 self.tx,
                 P::path(),
@@ -86,7 +86,7 @@ impl Schedule for MutationCtx<'_> {
     fn cancel_scheduled(&self, id: ScheduledFunctionId) -> Call<'_, ()> {
         let now = self.env.runtime.scheduler().now_ms();
         Call::new(async move {
-            crate::scheduler::cancel_job(self.tx, &id, now).await?;
+            crate::db::system::scheduled_functions::cancel_job(self.tx, &id, now).await?;
             Ok(())
         })
     }
@@ -141,7 +141,7 @@ impl Schedule for ActionCtx {
         when: ScheduleTime,
         args: P::Args,
     ) -> Call<'_, ScheduledFunctionId> {
-        match crate::scheduler::encode_args(P::path(), &args) {
+        match crate::scheduling::encode_args(P::path(), &args) {
             Ok(args) => Call::new(self.runtime.schedule_from_action(P::path(), args, when)),
             Err(e) => Call::ready(Err(e)),
         }

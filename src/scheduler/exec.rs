@@ -1,35 +1,17 @@
-//! Running jobs and scheduling from contexts: the transactions the scheduler makes.
+//! Running jobs: a mutation exactly once, an action at most once, and failures recorded.
 
 use std::future::Future;
-use std::sync::Arc;
-use std::time::UNIX_EPOCH;
 
+use super::JobState;
 use super::worker::Ran;
-use super::{JobState, ScheduledFunctionId, insert_job};
-use crate::caller::ScheduleTime;
-use crate::contention::Attempts;
 use crate::ctx::{ActionCtx, LogLines, MutationCtx};
+use crate::db::DocumentId;
 use crate::db::system::scheduled_functions::{self as jobs, job_state_kind, set_state};
-use crate::db::{DbError, DocumentId, Transaction};
 use crate::error::{Error, Result};
 use crate::registry::{ErasedActionFn, ErasedMutationFn};
 use crate::runtime::{MutationBody, Runtime, catch_panic};
+use crate::scheduling::warn;
 use crate::value::Value;
-
-/// How many times a transaction of the scheduler's own may run before conflicts make it
-/// give up (it re-runs in the contention lane, then exclusively, like a mutation).
-const SYSTEM_ATTEMPTS: u32 = 16;
-
-/// When a job scheduled at `now_ms` for `when` is due.
-fn due_time(now_ms: f64, when: ScheduleTime) -> f64 {
-    match when {
-        ScheduleTime::After(delay) => now_ms + delay.as_secs_f64() * 1000.0,
-        ScheduleTime::At(time) => match time.duration_since(UNIX_EPOCH) {
-            Ok(since) => since.as_secs_f64() * 1000.0,
-            Err(_) => 0.0,
-        },
-    }
-}
 
 /// A scheduled mutation run together with its job's move to `success`.
 struct ScheduledMutation<'j> {
@@ -73,32 +55,6 @@ impl MutationBody for ScheduledMutation<'_> {
 }
 
 impl Runtime {
-    /// Runs a transaction of the scheduler's own (no procedure), re-run on conflicts.
-    pub(crate) async fn in_system_transaction<T, F, Fut>(&self, body: F) -> Result<T>
-    where
-        F: Fn(Arc<Transaction>) -> Fut,
-        Fut: Future<Output = std::result::Result<T, DbError>>,
-    {
-        let mut attempts = Attempts::new(self.lanes(), "_scheduler", SYSTEM_ATTEMPTS);
-        loop {
-            let tx = Arc::new(attempts.begin(self.database()).await?);
-            let output = body(tx.clone()).await?;
-            let scheduled = tx.scheduled_any();
-            let committed = tx.commit().await;
-            drop(tx);
-            match committed {
-                Ok(_) => {
-                    if scheduled {
-                        self.scheduler().wake();
-                    }
-                    return Ok(output);
-                }
-                Err(DbError::Store(e)) if e.is_conflict() => attempts.conflicted(e)?,
-                Err(e) => return Err(e.into()),
-            }
-        }
-    }
-
     /// Runs a due mutation job exactly once: its writes and its `success` commit together.
     /// A job canceled or run meanwhile does not run.
     ///
@@ -215,63 +171,4 @@ impl Runtime {
             ))
         })
     }
-
-    /// Schedules from an action: the job is written (and committed) at once. If the action
-    /// runs as a scheduled job that has been canceled, the new job is written canceled.
-    pub(crate) async fn schedule_from_action(
-        &self,
-        path: &str,
-        args: Value,
-        when: ScheduleTime,
-    ) -> Result<ScheduledFunctionId> {
-        let args = &args;
-        self.in_system_transaction(|tx| async move {
-            let canceled = match self.parent_job() {
-                Some(parent) => jobs::is_canceled(&tx, parent).await?,
-                None => false,
-            };
-            let now = self.scheduler().now_ms();
-            insert_job(&tx, now, path, args.clone(), due_time(now, when), canceled).await
-        })
-        .await
-    }
-
-    /// Cancels from an action: at once.
-    pub(crate) async fn cancel_from_action(&self, id: &ScheduledFunctionId) -> Result<()> {
-        self.in_system_transaction(|tx| async move {
-            jobs::cancel_job(&tx, id, self.scheduler().now_ms()).await
-        })
-        .await
-    }
-}
-
-/// Schedules from a mutation: the job is written in the mutation's transaction (and in the
-/// savepoint of a nested mutation), so it exists only if that commits.
-pub(crate) async fn schedule_in_transaction(
-    runtime: &Runtime,
-    tx: &Transaction,
-    path: &str,
-    args: Value,
-    when: ScheduleTime,
-) -> Result<ScheduledFunctionId> {
-    // Called from a canceled, still running action: what it schedules is canceled. The
-    // read makes the mutation conflict with a concurrent cancel, so it is seen either way.
-    let canceled = match runtime.parent_job() {
-        Some(parent) => jobs::is_canceled(tx, parent).await?,
-        None => false,
-    };
-    let now = runtime.scheduler().now_ms();
-    Ok(insert_job(tx, now, path, args, due_time(now, when), canceled).await?)
-}
-
-/// The arguments of `P` as a value, for the job document.
-pub(crate) fn encode_args<A: serde::Serialize>(path: &str, args: &A) -> Result<Value> {
-    crate::value::to_value(args).map_err(|e| Error::InvalidArguments {
-        path: path.to_owned(),
-        reason: e.to_string(),
-    })
-}
-
-pub(crate) fn warn(message: &str) {
-    tracing::warn!(target: "convoke::scheduler", "{message}");
 }

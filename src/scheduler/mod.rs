@@ -87,15 +87,15 @@
 //! # }
 //! ```
 
-pub mod clock;
 mod exec;
 mod worker;
 
-pub(crate) use exec::{encode_args, schedule_in_transaction};
+pub use worker::SchedulerHandle;
 
-pub use clock::{Clock, SystemClock, VirtualClock};
-pub(crate) use worker::Scheduler;
-pub use worker::{SchedulerConfig, SchedulerHandle};
+// The clock, the configuration and the in-transaction scheduling belong to the runtime
+// layer (the runtime holds them, the contexts schedule through them); the worker here runs
+// jobs through the runtime.
+pub use crate::scheduling::{Clock, SchedulerConfig, SystemClock, VirtualClock};
 
 // The job table belongs to the database layer (it depends on nothing above it); its public
 // names are the scheduler's API.
@@ -103,4 +103,3 @@ pub use crate::db::system::scheduled_functions::{
     BY_STATE, JobState, MAX_SCHEDULED_ARGS_BYTES, MAX_SCHEDULED_PER_TRANSACTION,
     SCHEDULED_FUNCTIONS, ScheduledFunction, ScheduledFunctionId,
 };
-pub(crate) use crate::db::system::scheduled_functions::{cancel_job, insert_job};

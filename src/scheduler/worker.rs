@@ -1,15 +1,9 @@
 //! The worker: finds due jobs and runs them, with bounded concurrency; removes finished
 //! jobs past their retention.
 
-use std::collections::HashSet;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
+use std::sync::atomic::Ordering;
 
-use tokio::sync::{Notify, Semaphore};
-
-use super::exec::warn;
-use super::{Clock, JobState, SystemClock};
+use super::JobState;
 use crate::db::system::scheduled_functions::{
     due_jobs, finished_jobs, running_action, running_actions, set_state,
 };
@@ -17,6 +11,7 @@ use crate::db::{DocumentId, Transaction};
 use crate::error::{Error, Result};
 use crate::registry::ErasedInvoke;
 use crate::runtime::Runtime;
+use crate::scheduling::warn;
 use crate::value::Value;
 
 /// What became of a job the worker started.
@@ -28,105 +23,6 @@ pub(crate) enum Ran {
     Skipped,
     /// It kept conflicting and was left pending: run it again.
     Retry,
-}
-
-/// How the scheduler runs: [`RuntimeBuilder::scheduler`](crate::RuntimeBuilder::scheduler).
-///
-/// ```
-/// use std::{sync::Arc, time::Duration};
-/// use convoke::scheduler::{SchedulerConfig, VirtualClock};
-/// let config = SchedulerConfig {
-///     concurrency: 4,
-///     retention: Duration::from_secs(3600),
-///     clock: Arc::new(VirtualClock::new()),
-/// };
-/// let rt = convoke::Runtime::builder().scheduler(config).build()?;
-/// # Ok::<(), convoke::Error>(())
-/// ```
-#[derive(Clone)]
-pub struct SchedulerConfig {
-    /// How many scheduled functions run at once (default 10; values below 1 count as 1).
-    pub concurrency: usize,
-    /// How long finished jobs (succeeded, failed or canceled) stay in
-    /// `_scheduled_functions` after they finish (default 7 days, as in Convex).
-    pub retention: Duration,
-    /// The clock (default: the system clock; tests use a [`VirtualClock`](super::VirtualClock)).
-    pub clock: Arc<dyn Clock>,
-}
-
-impl Default for SchedulerConfig {
-    fn default() -> Self {
-        SchedulerConfig {
-            concurrency: 10,
-            retention: Duration::from_secs(7 * 24 * 3600),
-            clock: Arc::new(SystemClock),
-        }
-    }
-}
-
-impl std::fmt::Debug for SchedulerConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SchedulerConfig")
-            .field("concurrency", &self.concurrency)
-            .field("retention", &self.retention)
-            .field("virtual_clock", &self.clock.as_virtual().is_some())
-            .finish()
-    }
-}
-
-/// The runtime's scheduler state: configuration, wake-ups, jobs running in this process.
-pub(crate) struct Scheduler {
-    pub(crate) config: SchedulerConfig,
-    /// Wakes the worker: jobs were committed, or a job finished.
-    wake: Notify,
-    /// Wakes `run_due_scheduled_functions` waiting for a job a worker runs.
-    finished: Notify,
-    /// Jobs running (or about to) in this process.
-    in_flight: Mutex<HashSet<DocumentId>>,
-    permits: Arc<Semaphore>,
-    /// Whether actions left `in_progress` by a previous process were marked failed.
-    recovered: AtomicBool,
-}
-
-impl Scheduler {
-    pub(crate) fn new(config: SchedulerConfig) -> Self {
-        let permits = Arc::new(Semaphore::new(
-            config.concurrency.clamp(1, Semaphore::MAX_PERMITS),
-        ));
-        Scheduler {
-            config,
-            wake: Notify::new(),
-            finished: Notify::new(),
-            in_flight: Mutex::new(HashSet::new()),
-            permits,
-            recovered: AtomicBool::new(false),
-        }
-    }
-
-    pub(crate) fn now_ms(&self) -> f64 {
-        self.config.clock.now_ms()
-    }
-
-    /// Tells the worker that jobs were committed or finished.
-    pub(crate) fn wake(&self) {
-        self.wake.notify_one();
-    }
-
-    fn in_flight(&self) -> std::sync::MutexGuard<'_, HashSet<DocumentId>> {
-        self.in_flight
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Marks a job as no longer running here; `retry`: it was left pending (it kept
-    /// conflicting), so the worker must look at it again.
-    fn release(&self, id: &DocumentId, retry: bool) {
-        self.in_flight().remove(id);
-        self.finished.notify_waiters();
-        if retry {
-            self.wake();
-        }
-    }
 }
 
 /// A job marked as running in this process, unmarked when dropped: also when the future

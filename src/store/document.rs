@@ -119,3 +119,14 @@ pub enum Order {
     /// Descending index order.
     Desc,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::DocumentId;
+    use crate::value::{Value, from_value};
+
+    #[test]
+    fn an_id_is_never_read_from_bytes() {
+        assert!(from_value::<DocumentId>(Value::Bytes(b"teams:1".to_vec())).is_err());
+    }
+}

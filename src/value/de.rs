@@ -723,7 +723,6 @@ mod tests {
             "{err}"
         );
         assert!(from_value::<char>(Value::Bytes(b"h".to_vec())).is_err());
-        assert!(from_value::<crate::db::DocumentId>(Value::Bytes(b"teams:1".to_vec())).is_err());
         // Inside structures too, and as a map value.
         let mut object = Object::new();
         object.insert("k".to_owned(), bytes());
