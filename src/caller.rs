@@ -7,8 +7,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime};
 
 use crate::error::Result;
-
-type BoxedCall<'c, T> = Pin<Box<dyn Future<Output = Result<T>> + Send + 'c>>;
+use crate::future::ReadyOrBoxed;
 
 /// The future of one call: what module caller methods (`caller.get_team(args)`), the
 /// runtime's typed entry points (`rt.query(..)`) and `ActionCtx::run_*` return.
@@ -18,47 +17,31 @@ type BoxedCall<'c, T> = Pin<Box<dyn Future<Output = Result<T>> + Send + 'c>>;
 /// reports one clear error, and it is `Send`, so calls can be awaited in spawned tasks.
 #[must_use = "a call does nothing unless awaited"]
 pub struct Call<'c, T> {
-    state: CallState<'c, T>,
-}
-
-enum CallState<'c, T> {
-    Ready(Option<Result<T>>),
-    Running(BoxedCall<'c, T>),
+    state: ReadyOrBoxed<'c, Result<T>>,
 }
 
 impl<'c, T> Call<'c, T> {
     /// A call that runs `future`.
     pub(crate) fn new(future: impl Future<Output = Result<T>> + Send + 'c) -> Self {
         Call {
-            state: CallState::Running(Box::pin(future)),
+            state: ReadyOrBoxed::boxed(future),
         }
     }
 
     /// A call whose outcome is already known (e.g. the depth limit was reached).
     pub(crate) fn ready(result: Result<T>) -> Self {
         Call {
-            state: CallState::Ready(Some(result)),
+            state: ReadyOrBoxed::ready(result),
         }
     }
 }
-
-// Nothing in a `Call` is structurally pinned: the running future is boxed and the ready
-// result is only moved out.
-impl<T> Unpin for Call<'_, T> {}
 
 impl<T> Future for Call<'_, T> {
     type Output = Result<T>;
 
     #[inline]
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.get_mut();
-        match &mut this.state {
-            CallState::Running(future) => future.as_mut().poll(cx),
-            CallState::Ready(result) => match result.take() {
-                Some(result) => Poll::Ready(result),
-                None => Poll::Pending,
-            },
-        }
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        Pin::new(&mut self.state).poll(cx)
     }
 }
 

@@ -75,6 +75,7 @@ pub mod db;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod engines;
 mod error;
+mod future;
 #[cfg(feature = "http")]
 #[cfg_attr(docsrs, doc(cfg(feature = "http")))]
 pub mod http;

@@ -1,44 +1,6 @@
 //! Middleware and argument validation: what runs around a procedure on every path into it.
 //!
-//! A middleware is a type implementing [`Middleware`]; procedures opt in with one word in
-//! their attribute, `#[procedure(mutation, with = Authed)]`, and receive the middleware's
-//! value as their second parameter. It runs on every path that enters the procedure: the
-//! typed and by-name runtime entry points, module callers in every context, `run_*` from
-//! actions, HTTP, and the scheduler. Calling the handler function directly ("handler
-//! mode") skips it: the caller passes the value itself.
-//!
-//! ```
-//! use convoke::{CallContext, CallInfo, Error, MutationCtx, Middleware, Result, procedure};
-//!
-//! /// The signed-in user: only [`Authed`] makes one, so a handler that takes it cannot
-//! /// forget the check.
-//! pub struct CurrentUser { pub subject: String }
-//!
-//! /// Rejects anonymous calls; hands the user to the handler.
-//! pub struct Authed;
-//!
-//! impl<C: CallContext> Middleware<C> for Authed {
-//!     type Value = CurrentUser;
-//!
-//!     async fn before(ctx: &C, call: &CallInfo) -> Result<CurrentUser> {
-//!         match ctx.auth().user_identity() {
-//!             Some(user) => Ok(CurrentUser { subject: user.subject().to_owned() }),
-//!             None => Err(Error::user(format!("{} needs a signed-in user", call.path))),
-//!         }
-//!     }
-//! }
-//!
-//! mod notes {
-//!     use super::*;
-//!     convoke::module!(notes);
-//!
-//!     #[procedure(mutation, with = Authed)]
-//!     pub async fn add(ctx: &MutationCtx<'_>, user: CurrentUser, text: String) -> Result<String> {
-//!         Ok(format!("{} wrote {text}", user.subject))
-//!     }
-//! }
-//! # fn main() {}
-//! ```
+//! [`Middleware`] has the guide, with an example; [`Validate`] checks arguments.
 
 use std::future::Future;
 use std::time::Instant;
@@ -102,6 +64,46 @@ pub struct CallInfo {
 /// [`after`](Middleware::after) runs with the outcome, for timing and logging. Implement it
 /// for the contexts it supports: `impl<C: CallContext> Middleware<C>` for all of them, or
 /// `impl Middleware<ActionCtx>` for actions only; using it elsewhere does not compile.
+///
+/// A middleware is a type implementing [`Middleware`]; procedures opt in with one word in
+/// their attribute, `#[procedure(mutation, with = Authed)]`, and receive the middleware's
+/// value as their second parameter. It runs on every path that enters the procedure: the
+/// typed and by-name runtime entry points, module callers in every context, `run_*` from
+/// actions, HTTP, and the scheduler. Calling the handler function directly ("handler
+/// mode") skips it: the caller passes the value itself.
+///
+/// ```
+/// use convoke::{CallContext, CallInfo, Error, MutationCtx, Middleware, Result, procedure};
+///
+/// /// The signed-in user: only [`Authed`] makes one, so a handler that takes it cannot
+/// /// forget the check.
+/// pub struct CurrentUser { pub subject: String }
+///
+/// /// Rejects anonymous calls; hands the user to the handler.
+/// pub struct Authed;
+///
+/// impl<C: CallContext> Middleware<C> for Authed {
+///     type Value = CurrentUser;
+///
+///     async fn before(ctx: &C, call: &CallInfo) -> Result<CurrentUser> {
+///         match ctx.auth().user_identity() {
+///             Some(user) => Ok(CurrentUser { subject: user.subject().to_owned() }),
+///             None => Err(Error::user(format!("{} needs a signed-in user", call.path))),
+///         }
+///     }
+/// }
+///
+/// mod notes {
+///     use super::*;
+///     convoke::module!(notes);
+///
+///     #[procedure(mutation, with = Authed)]
+///     pub async fn add(ctx: &MutationCtx<'_>, user: CurrentUser, text: String) -> Result<String> {
+///         Ok(format!("{} wrote {text}", user.subject))
+///     }
+/// }
+/// # fn main() {}
+/// ```
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a middleware for `{C}`",
     label = "this procedure's context has no `{Self}` middleware",

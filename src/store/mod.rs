@@ -38,6 +38,8 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
+use crate::future::ReadyOrBoxed;
+
 pub use document::{Document, DocumentId, Order, Timestamp, fields_size};
 pub use error::StoreError;
 pub use key::{BY_CREATION_TIME, BY_ID, IndexFields, IndexKey, KeyPart, KeyRange};
@@ -127,47 +129,35 @@ pub struct Exclusive {
 /// # Ok::<(), std::io::Error>(())
 /// ```
 #[must_use = "futures do nothing unless awaited"]
-pub struct StoreFuture<'a, T>(FutureState<'a, T>);
-
-enum FutureState<'a, T> {
-    Ready(Option<T>),
-    Boxed(Pin<Box<dyn Future<Output = T> + Send + 'a>>),
-}
+pub struct StoreFuture<'a, T>(ReadyOrBoxed<'a, T>);
 
 impl<'a, T> StoreFuture<'a, T> {
     /// A future already holding its output.
     pub fn ready(value: T) -> Self {
-        StoreFuture(FutureState::Ready(Some(value)))
+        StoreFuture(ReadyOrBoxed::ready(value))
     }
 
     /// A future that runs `future`.
     pub fn boxed(future: impl Future<Output = T> + Send + 'a) -> Self {
-        StoreFuture(FutureState::Boxed(Box::pin(future)))
+        StoreFuture(ReadyOrBoxed::boxed(future))
     }
 }
-
-// The output is moved out, never pinned in place: the future is `Unpin` whatever `T` is.
-impl<T> Unpin for StoreFuture<'_, T> {}
 
 impl<T> Future for StoreFuture<'_, T> {
     type Output = T;
 
+    #[inline]
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T> {
-        match &mut self.0 {
-            FutureState::Ready(value) => match value.take() {
-                Some(value) => Poll::Ready(value),
-                None => Poll::Pending,
-            },
-            FutureState::Boxed(future) => future.as_mut().poll(cx),
-        }
+        Pin::new(&mut self.0).poll(cx)
     }
 }
 
 impl<T> std::fmt::Debug for StoreFuture<'_, T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self.0 {
-            FutureState::Ready(_) => "StoreFuture::Ready",
-            FutureState::Boxed(_) => "StoreFuture::Boxed",
+        f.write_str(if self.0.is_ready() {
+            "StoreFuture::Ready"
+        } else {
+            "StoreFuture::Boxed"
         })
     }
 }
