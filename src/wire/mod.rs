@@ -18,6 +18,8 @@
 pub(crate) mod call;
 #[cfg(any(feature = "http", feature = "remote"))]
 pub(crate) mod response;
+#[cfg(any(feature = "http", feature = "remote"))]
+pub mod sync;
 mod transformer;
 
 pub use crate::value::date::{DATE_TAG, TAG_MARKER};
