@@ -90,6 +90,7 @@ mod runtime;
 pub mod scheduler;
 mod scheduling;
 pub mod store;
+mod subscription;
 pub mod testing;
 pub mod value;
 pub mod wire;
@@ -107,6 +108,7 @@ pub use procedure::{
 pub use registry::{ProcedureInfo, procedures};
 pub use runtime::{Logged, Runtime, RuntimeBuilder};
 pub use scheduler::ScheduledFunctionId;
+pub use subscription::Subscription;
 pub use value::Date;
 
 // The README's examples, compiled and run as doctests (`cargo test --doc`), with the

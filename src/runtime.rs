@@ -3,13 +3,14 @@
 use std::any::Any;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use futures::FutureExt;
 
 use crate::caller::Call;
 use crate::contention::{Attempts, Contention, Lanes};
 use crate::ctx::{ActionCtx, CallEnv, LogLines, MutationCtx, QueryCtx, UserIdentity};
+use crate::db::commit_hook::CommitObserver;
 use crate::db::{Database, DbError, RetainedSnapshot, Transaction, TransactionLimits};
 use crate::error::{Error, Result};
 use crate::procedure::{
@@ -19,7 +20,8 @@ use crate::registry::{
     ErasedInvoke, ErasedMutationFn, ErasedQueryFn, ProcedureEntry, ProcedureInfo, Registry,
 };
 use crate::scheduling::{Scheduler, SchedulerConfig};
-use crate::store::{DocumentId, MemoryStore, Schema, Storage};
+use crate::store::{DocumentId, MemoryStore, ReadSet, Schema, Storage};
+use crate::subscription::{Subscription, Subscriptions};
 use crate::value::{self, Value};
 
 /// Convex's limit on nested calls.
@@ -88,6 +90,9 @@ struct RuntimeInner {
     max_call_depth: u32,
     max_mutation_attempts: u32,
     lanes: Lanes,
+    /// The subscriptions' registry, made (and installed in the database's commit hook) by
+    /// the first subscription.
+    subscriptions: OnceLock<Arc<Subscriptions>>,
 }
 
 /// The result of a call and the lines it logged: what [`Runtime::run_value_logged`]
@@ -207,11 +212,13 @@ impl RuntimeBuilder {
                     store,
                     schema: Arc::new(schema),
                     limits: self.limits,
+                    hook: Default::default(),
                 }),
                 registry,
                 max_call_depth: self.max_call_depth,
                 max_mutation_attempts: self.max_mutation_attempts,
                 lanes: Lanes::new(self.contention),
+                subscriptions: OnceLock::new(),
             }),
             identity: None,
             parent_job: None,
@@ -398,6 +405,54 @@ impl Runtime {
             1,
             LogLines::disabled(),
         ))
+    }
+
+    /// Subscribes to a query: `rt.subscribe(teams::get_team, args)` returns a
+    /// [`Subscription`], a stream of the query's results (typed as
+    /// [`query`](Runtime::query)'s), first the current one, then a new one each time a
+    /// commit changes what the query read and its result with it. The same mechanism serves
+    /// the WebSocket sync protocol (see `docs/sync.md`).
+    ///
+    /// ```
+    /// # mod counters {
+    /// #     use convoke::{Id, MutationCtx, QueryCtx, Result, Table, procedure};
+    /// #     convoke::module!(counters);
+    /// #     #[derive(serde::Serialize, serde::Deserialize, Table)]
+    /// #     #[table(name = "counters")]
+    /// #     pub struct Counter { pub n: i64 }
+    /// #[procedure(query)]
+    /// pub async fn total(ctx: &QueryCtx<'_>) -> Result<i64> {
+    ///     Ok(ctx.db().query::<Counter>().collect().await?.iter().map(|c| c.n).sum())
+    /// }
+    /// #[procedure(mutation)]
+    /// pub async fn add(ctx: &MutationCtx<'_>, n: i64) -> Result<Id<Counter>> {
+    ///     Ok(ctx.db().insert(&Counter { n }).await?)
+    /// }
+    /// # }
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> convoke::Result<()> {
+    /// use futures::StreamExt;
+    ///
+    /// let rt = convoke::Runtime::in_memory()?;
+    /// let mut total = rt.subscribe(counters::total, ());
+    /// assert_eq!(total.next().await.transpose()?, Some(0));
+    /// rt.mutation(counters::add, 5).await?;
+    /// assert_eq!(total.next().await.transpose()?, Some(5));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn subscribe<H, M>(
+        &self,
+        query: H,
+        args: <H::Procedure as Procedure>::Args,
+    ) -> Subscription<<H::Procedure as Procedure>::Output>
+    where
+        H: Handler<M>,
+        H::Procedure: QueryProcedure,
+    {
+        let _ = query;
+        let args = value::to_value(&args).map_err(|e| e.to_string());
+        Subscription::new(self.clone(), H::Procedure::path(), args)
     }
 
     /// Runs a mutation in a fresh transaction and commits it: `rt.mutation(teams::create_team,
@@ -649,7 +704,20 @@ impl Runtime {
         path: &str,
         args: Value,
     ) -> Logged<Value> {
+        self.run_query_tracked(snapshot, path, args).await.0
+    }
+
+    /// Runs the query at `path` by name at `snapshot`, as
+    /// [`run_query_at_logged`](Runtime::run_query_at_logged) does, and also returns what it
+    /// read: the read set a subscription to it registers.
+    pub(crate) async fn run_query_tracked(
+        &self,
+        snapshot: Arc<RetainedSnapshot>,
+        path: &str,
+        args: Value,
+    ) -> (Logged<Value>, ReadSet) {
         let logs = LogLines::collecting();
+        let mut reads = ReadSet::default();
         let result = async {
             let entry = self.inner.registry.lookup(path)?;
             let ErasedInvoke::Query(run) = entry.invoke else {
@@ -659,6 +727,13 @@ impl Runtime {
                     actual: entry.kind,
                 });
             };
+            let path = (entry.path)();
+            value::check_value(&args, value::MAX_ARGUMENTS_SIZE).map_err(|e| {
+                Error::InvalidArguments {
+                    path: path.to_owned(),
+                    reason: e.to_string(),
+                }
+            })?;
             let env = CallEnv {
                 runtime: self.clone(),
                 identity: self.identity.clone(),
@@ -666,13 +741,35 @@ impl Runtime {
             };
             let tx = Transaction::read_at(snapshot);
             let ctx = QueryCtx::new(&tx, &env, 1);
-            catch_panic((entry.path)(), (ErasedQuery { run, args }).run(&ctx)).await
+            let result = catch_panic(path, (ErasedQuery { run, args }).run(&ctx)).await;
+            reads = tx.read_set();
+            result
         }
         .await;
-        Logged {
-            result,
-            log_lines: logs.take(),
-        }
+        (
+            Logged {
+                result,
+                log_lines: logs.take(),
+            },
+            reads,
+        )
+    }
+
+    /// The registry of subscriptions, made and installed in the database's commit hook on
+    /// first use (see [`crate::subscription`]).
+    pub(crate) async fn subscriptions(&self) -> Arc<Subscriptions> {
+        let registry = self
+            .inner
+            .subscriptions
+            .get_or_init(|| Arc::new(Subscriptions::new(self.inner.db.schema.clone())))
+            .clone();
+        let observer = registry.clone();
+        self.inner
+            .db
+            .hook
+            .install(move || observer as Arc<dyn CommitObserver>)
+            .await;
+        registry
     }
 
     async fn run_erased(

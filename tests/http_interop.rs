@@ -19,6 +19,18 @@ use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_official_convex_client_works_against_convoke() {
+    run_script("interop.mjs").await;
+}
+
+/// The official `ConvexClient` over the WebSocket sync protocol (`tests/interop/sync.mjs`),
+/// then raw-protocol checks of ordering and bad input.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_official_convex_client_syncs_over_websocket() {
+    run_script("sync.mjs").await;
+}
+
+/// Runs `tests/interop/<script>` under Node.js against a fresh server; fails with its output.
+async fn run_script(script: &str) {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/interop");
     let node = std::env::var("NODE").unwrap_or_else(|_| "node".to_owned());
     let version = Command::new(&node).arg("--version").output();
@@ -30,8 +42,9 @@ async fn the_official_convex_client_works_against_convoke() {
         ),
     };
     assert!(
-        dir.join("node_modules/convex/package.json").is_file(),
-        "the `convex` npm package is not installed: run `npm ci --prefix tests/interop` \
+        dir.join("node_modules/convex/package.json").is_file()
+            && dir.join("node_modules/ws/package.json").is_file(),
+        "the `convex` and `ws` npm packages are not installed: run `npm ci --prefix tests/interop` \
          (Node.js {version} found)"
     );
 
@@ -40,7 +53,7 @@ async fn the_official_convex_client_works_against_convoke() {
     let mut expired = claims("ada");
     expired["exp"] = json!(now() - 60);
     let mut child = Command::new(&node)
-        .arg(dir.join("interop.mjs"))
+        .arg(dir.join(script))
         .current_dir(&dir)
         .env("CONVOKE_URL", server.url())
         .env("CONVOKE_TOKEN", token("ada"))
@@ -61,7 +74,7 @@ async fn the_official_convex_client_works_against_convoke() {
         }
         if std::time::Instant::now() > deadline {
             let _ = child.kill();
-            panic!("tests/interop/interop.mjs did not finish within 2 minutes");
+            panic!("tests/interop/{script} did not finish within 2 minutes");
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
@@ -77,7 +90,7 @@ async fn the_official_convex_client_works_against_convoke() {
     server.shutdown().await.unwrap();
     assert!(
         status.success(),
-        "tests/interop/interop.mjs failed ({status}):\n{out}{err}"
+        "tests/interop/{script} failed ({status}):\n{out}{err}"
     );
     assert!(out.contains("checks passed"), "{out}{err}");
 }

@@ -11,6 +11,7 @@
 //! `unique`), or one page at a time (`paginate`, with cursors that never skip or repeat a
 //! document under concurrent writes).
 
+pub(crate) mod commit_hook;
 mod cursor;
 mod error;
 mod id;

@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::DbError;
+use super::commit_hook::{CommitHook, CommittedWrite};
 use crate::store::{
     CommitRequest, Document, DocumentId, Held, IndexKey, KeyRange, Order, ReadRange, ReadSet,
     Schema, Storage, StoreError, Timestamp,
@@ -52,6 +53,8 @@ pub(crate) struct Database {
     pub(crate) store: Arc<dyn Storage>,
     pub(crate) schema: Arc<Schema>,
     pub(crate) limits: TransactionLimits,
+    /// Where commits are reported (the runtime's subscriptions).
+    pub(crate) hook: CommitHook,
 }
 
 /// One transaction: reads at a snapshot, writes buffered until commit.
@@ -80,6 +83,9 @@ pub(crate) struct Transaction {
 struct TxState {
     /// The latest pending version of each written document (`None`: deleted).
     writes: HashMap<DocumentId, Option<Arc<Document>>>,
+    /// The committed version of each written document, as this transaction read it before
+    /// its first write (`None`: inserted): what a commit reports as replaced.
+    originals: HashMap<DocumentId, Option<Arc<Document>>>,
     /// For savepoints: each write with the pending entry it replaced.
     undo: Vec<(DocumentId, Option<Option<Arc<Document>>>)>,
     reads: ReadSet,
@@ -379,9 +385,17 @@ impl Transaction {
         }
     }
 
-    fn write(&self, id: DocumentId, doc: Option<Arc<Document>>) -> Result<(), DbError> {
+    /// Writes `doc` (`None`: deletes) over `old`, the version this transaction read.
+    fn write(
+        &self,
+        id: DocumentId,
+        doc: Option<Arc<Document>>,
+        old: Option<Arc<Document>>,
+    ) -> Result<(), DbError> {
         let mut state = self.lock();
         state.count_write(doc.as_ref().map_or(0, |d| d.size()), &self.db.limits)?;
+        // Absent only before the document's first write: `old` is then the committed one.
+        state.originals.entry(id.clone()).or_insert(old);
         let previous = state.writes.insert(id.clone(), doc);
         state.undo.push((id, previous));
         self.undo_len
@@ -398,7 +412,7 @@ impl Transaction {
             creation_time: now_millis(),
             fields,
         };
-        self.write(id.clone(), Some(Arc::new(doc)))?;
+        self.write(id.clone(), Some(Arc::new(doc)), None)?;
         Ok(id)
     }
 
@@ -417,7 +431,7 @@ impl Transaction {
             creation_time: old.creation_time,
             fields,
         };
-        self.write(id.clone(), Some(Arc::new(doc)))
+        self.write(id.clone(), Some(Arc::new(doc)), Some(old))
     }
 
     pub(crate) async fn patch(
@@ -451,13 +465,13 @@ impl Transaction {
             creation_time: old.creation_time,
             fields: merged,
         };
-        self.write(id.clone(), Some(Arc::new(doc)))
+        self.write(id.clone(), Some(Arc::new(doc)), Some(old))
     }
 
     pub(crate) async fn delete(&self, id: &DocumentId) -> Result<(), DbError> {
         self.check_writable()?;
-        self.existing(id).await?;
-        self.write(id.clone(), None)
+        let old = self.existing(id).await?;
+        self.write(id.clone(), None, Some(old))
     }
 
     /// Marks the current point, to undo the writes made after it.
@@ -508,17 +522,44 @@ impl Transaction {
         } else {
             state.reads
         };
-        self.db
+        let writes: Vec<_> = state.writes.into_iter().collect();
+        let mut originals = state.originals;
+        let report = (!writes.is_empty()).then(|| {
+            self.db.hook.start(|| {
+                writes
+                    .iter()
+                    .map(|(id, new)| CommittedWrite {
+                        id: id.clone(),
+                        old: originals.remove(id).flatten(),
+                        new: new.clone(),
+                    })
+                    .collect()
+            })
+        });
+        let result = self
+            .db
             .store
             .commit(CommitRequest {
                 snapshot: self.snapshot,
                 reads,
-                writes: state.writes.into_iter().collect(),
+                writes,
                 exclusive: self.exclusive,
                 held,
             })
-            .await
-            .map_err(DbError::from)
+            .await;
+        if let Some(report) = report {
+            // A commit whose outcome is unknown may have been applied.
+            report.end(match &result {
+                Ok(_) => true,
+                Err(e) => e.is_commit_outcome_unknown(),
+            });
+        }
+        result.map_err(DbError::from)
+    }
+
+    /// What this (read-only) transaction has read so far: what its result depends on.
+    pub(crate) fn read_set(&self) -> ReadSet {
+        self.lock().reads.clone()
     }
 }
 

@@ -163,6 +163,7 @@ pub(crate) struct ServerConfig {
     pub(crate) transformer: Transformer,
     pub(crate) snapshot_retention: Duration,
     pub(crate) max_snapshots: usize,
+    pub(crate) sync: SyncConfig,
 }
 
 impl Default for ServerConfig {
@@ -176,6 +177,94 @@ impl Default for ServerConfig {
             transformer: Transformer::new(),
             snapshot_retention: DEFAULT_SNAPSHOT_RETENTION,
             max_snapshots: DEFAULT_MAX_SNAPSHOTS,
+            sync: SyncConfig::default(),
         }
+    }
+}
+
+/// The limits of the WebSocket sync protocol (`GET /api/{version}/sync`), per socket: set
+/// with [`ServerBuilder::sync`](super::ServerBuilder::sync). See `docs/sync.md`.
+///
+/// ```
+/// use convoke::http::SyncConfig;
+/// let config = SyncConfig::default().max_queries(100).max_message_bytes(1 << 20);
+/// assert_eq!(config.queries_limit(), 100);
+/// ```
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct SyncConfig {
+    pub(crate) max_message_bytes: usize,
+    pub(crate) max_queries: usize,
+    pub(crate) max_actions_in_flight: usize,
+    pub(crate) send_queue: usize,
+    pub(crate) send_timeout: Duration,
+    pub(crate) ping_interval: Duration,
+    pub(crate) chunk_bytes: usize,
+}
+
+impl Default for SyncConfig {
+    fn default() -> Self {
+        SyncConfig {
+            max_message_bytes: 8 << 20,
+            max_queries: 1_000,
+            max_actions_in_flight: 64,
+            send_queue: 16,
+            send_timeout: Duration::from_secs(30),
+            ping_interval: Duration::from_secs(15),
+            chunk_bytes: 5_000_000,
+        }
+    }
+}
+
+impl SyncConfig {
+    /// The largest message a client may send, in bytes (default 8 MiB); a larger one
+    /// closes the socket with 1009 ("message too big").
+    pub fn max_message_bytes(mut self, bytes: usize) -> Self {
+        self.max_message_bytes = bytes;
+        self
+    }
+
+    /// How many queries one socket may subscribe at once (default 1,000); one more is a
+    /// `FatalError` (`TooManyQueries`).
+    pub fn max_queries(mut self, queries: usize) -> Self {
+        self.max_queries = queries;
+        self
+    }
+
+    /// The limit set by [`max_queries`](SyncConfig::max_queries).
+    pub fn queries_limit(&self) -> usize {
+        self.max_queries
+    }
+
+    /// How many actions of one socket may run at once (default 64); one more closes the
+    /// socket with 1013 (`TooManyInflightActions`, the client reconnects and retries).
+    /// Mutations of one socket run one at a time, in the order they arrive, as in Convex.
+    pub fn max_actions_in_flight(mut self, actions: usize) -> Self {
+        self.max_actions_in_flight = actions;
+        self
+    }
+
+    /// How many messages may wait to be sent to one socket (default 16), and how long the
+    /// server waits for room (default 30 s) before it closes a socket that does not read
+    /// with 1013 (`SlowConsumer`). So a slow client costs bounded memory.
+    pub fn send_queue(mut self, messages: usize, timeout: Duration) -> Self {
+        self.send_queue = messages.max(1);
+        self.send_timeout = timeout;
+        self
+    }
+
+    /// How long a socket may go without a message from the server before it gets a
+    /// `Ping` (default 15 s, as Convex; the official client reconnects after 60 s of
+    /// silence).
+    pub fn ping_interval(mut self, interval: Duration) -> Self {
+        self.ping_interval = interval;
+        self
+    }
+
+    /// Transitions larger than this many bytes go as `TransitionChunk`s to clients that
+    /// support them (npm `convex` 1.28 or later; default 5,000,000 bytes, as Convex).
+    pub fn chunk_bytes(mut self, bytes: usize) -> Self {
+        self.chunk_bytes = bytes.max(1);
+        self
     }
 }

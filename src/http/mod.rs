@@ -70,6 +70,7 @@ mod respond;
 mod routes;
 mod shutdown;
 mod snapshots;
+mod sync;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -84,7 +85,7 @@ pub use crate::wire::STATUS_FUNCTION_FAILED;
 pub use auth::{AuthConfig, AuthError, AuthProvider};
 pub use config::{
     Cors, DEFAULT_BODY_LIMIT, DEFAULT_MAX_SNAPSHOTS, DEFAULT_REQUEST_TIMEOUT,
-    DEFAULT_SNAPSHOT_RETENTION,
+    DEFAULT_SNAPSHOT_RETENTION, SyncConfig,
 };
 pub use error::ServerError;
 pub use shutdown::{RunningServer, shutdown_signal};
@@ -203,6 +204,12 @@ impl ServerBuilder {
         self
     }
 
+    /// The limits of the WebSocket sync protocol (default [`SyncConfig::default`]).
+    pub fn sync(mut self, sync: SyncConfig) -> Self {
+        self.config.sync = sync;
+        self
+    }
+
     /// Builds the server. Loads every auth provider's keys first, so a provider whose
     /// keys cannot be read fails here rather than on the first request; an HS256 provider
     /// fails unless in development mode.
@@ -219,6 +226,7 @@ impl ServerBuilder {
             cors: config.cors,
             transformer: config.transformer,
             snapshots: snapshots::Snapshots::start(config.snapshot_retention, config.max_snapshots),
+            sync: config.sync,
         });
         Ok(Server {
             router: routes::router(state),

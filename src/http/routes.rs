@@ -14,11 +14,11 @@ use axum::http::header::CONTENT_LENGTH;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::routing::{get, post};
 use futures::StreamExt;
 
 use super::auth::{AuthError, Authenticator};
-use super::config::Cors;
+use super::config::{Cors, SyncConfig};
 use super::error::ApiError;
 use super::respond;
 use super::snapshots::{self, Snapshots};
@@ -40,6 +40,7 @@ pub(crate) struct AppState {
     pub(crate) cors: Cors,
     pub(crate) transformer: Transformer,
     pub(crate) snapshots: Arc<Snapshots>,
+    pub(crate) sync: SyncConfig,
 }
 
 type Shared = Arc<AppState>;
@@ -56,6 +57,8 @@ pub(crate) fn router(state: Shared) -> Router {
         .route("/api/action", post(action).options(preflight))
         .route("/api/function", post(function).options(preflight))
         .route("/api/run/{*path}", post(run_by_url).options(preflight))
+        .route("/api/{version}/sync", get(super::sync::upgrade_versioned))
+        .route("/api/sync", get(super::sync::upgrade))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
@@ -448,18 +451,52 @@ async fn call(
         Some(snapshot) => runtime.run_query_at_logged(snapshot, &path, args).await,
         None => runtime.run_value_logged(Some(info.kind), &path, args).await,
     };
+    match answer(state, &path, format, outcome.result) {
+        Answer::Value(value) => respond::success(&value, &outcome.log_lines),
+        Answer::Failed { message, data } => {
+            respond::function_failed(message, data, outcome.log_lines)
+        }
+        Answer::Refused(refused) => refused.into_response(),
+    }
+}
+
+/// What a call's result becomes on the wire, for the HTTP API and the sync protocol alike.
+pub(crate) enum Answer {
+    /// The procedure returned this (encoded) value.
+    Value(serde_json::Value),
+    /// The procedure failed: its message and, for a user error (`ConvexError`), its
+    /// encoded data. Other errors are `"Server Error"` outside development mode.
+    Failed {
+        message: String,
+        data: Option<serde_json::Value>,
+    },
+    /// The call was refused before its procedure ran (invalid arguments, database
+    /// unavailable...).
+    Refused(ApiError),
+}
+
+/// Encodes `result` (of the procedure at `path`) for a client, in `format`.
+pub(crate) fn answer(
+    state: &AppState,
+    path: &str,
+    format: Format,
+    result: Result<Value, Error>,
+) -> Answer {
     let encode = |value: Value| format.encode(&state.transformer.serialize(value));
-    match outcome.result {
-        Ok(value) => respond::success(&encode(value), &outcome.log_lines),
+    match result {
+        Ok(value) => Answer::Value(encode(value)),
         Err(error) => {
             if let Some(refused) = ApiError::before_running(&error) {
-                return refused.into_response();
+                return Answer::Refused(refused);
             }
             match error {
                 Error::User { message, data } => {
                     // Convex's `ConvexError(message)` carries its message as data.
                     let data = data.unwrap_or_else(|| Value::String(message.clone()));
-                    respond::function_failed(message, Some(encode(data)), outcome.log_lines)
+                    Answer::Failed {
+                        message,
+                        data: Some(encode(data)),
+                    }
                 }
                 other => {
                     tracing::error!(target: "convoke::http", path = %path, error = %other, "function failed");
@@ -468,7 +505,10 @@ async fn call(
                     } else {
                         "Server Error".to_owned()
                     };
-                    respond::function_failed(message, None, outcome.log_lines)
+                    Answer::Failed {
+                        message,
+                        data: None,
+                    }
                 }
             }
         }

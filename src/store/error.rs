@@ -70,6 +70,12 @@ impl StoreError {
         )
     }
 
+    /// Whether the connection was lost after the commit was sent, so that it may or may not
+    /// have been applied ([`StoreError::CommitOutcomeUnknown`]).
+    pub fn is_commit_outcome_unknown(&self) -> bool {
+        matches!(self, StoreError::CommitOutcomeUnknown { .. })
+    }
+
     /// Whether a stored document does not decode (see [`StoreError::Unreadable`]).
     pub fn is_unreadable(&self) -> bool {
         matches!(self, StoreError::Unreadable { .. })

@@ -1,0 +1,761 @@
+//! Convex's WebSocket sync protocol: `GET /api/{client version}/sync` (and `/api/sync`)
+//! upgraded to a WebSocket that carries the messages of [`crate::wire::sync`].
+//!
+//! One task per socket runs a [`Session`]: it reads the client's frames one at a time,
+//! keeps the client's query set, runs mutations one after another in the order they
+//! arrive, actions concurrently, and sends `Transition`s. Queries run through the runtime's
+//! subscription registry, which tells the session which of its queries a commit touched;
+//! only those run again.
+//!
+//! Ordering. A round (what computes a `Transition`) reads the registry's sync clock `t`
+//! first and then opens one snapshot at which every query that needs it runs: that
+//! snapshot shows every commit reported at or before `t`, so the `Transition` ends at `t`.
+//! A mutation's response carries the clock read after it committed, and the session sends
+//! it, then schedules a round that always sends a `Transition` (even an empty one): since
+//! the session does one thing at a time, no `Transition` at or past a mutation's
+//! timestamp is ever sent before that mutation's response.
+//!
+//! What ends a session, and how (see `docs/sync.md`): a frame that is not a valid message
+//! gets `FatalError` (the official client then stops for good); a token that does not
+//! verify gets `AuthError` and a close without a status; a socket that does not read its
+//! messages, or starts too many actions, is closed with 1013.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use futures::{SinkExt, StreamExt};
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+
+use super::error::ApiError;
+use super::routes::{Answer, AppState, answer};
+use crate::ctx::UserIdentity;
+use crate::procedure::{ProcedureKind, Visibility};
+use crate::runtime::Runtime;
+use crate::subscription::{Listener, Registration, Subscriptions};
+use crate::value::Value;
+use crate::wire::call::{self as wire, Format};
+use crate::wire::sync::{
+    self as protocol, AuthToken, ClientMessage, ModifyQuerySet, QuerySetModification, Request,
+    ServerMessage, StateModification, StateVersion, SyncTimestamp, Transition,
+};
+
+type Shared = Arc<AppState>;
+
+/// The first npm client version that understands `TransitionChunk` (as Convex).
+const MIN_VERSION_FOR_CHUNKS: (u64, u64) = (1, 28);
+
+/// `GET /api/{version}/sync`.
+pub(crate) async fn upgrade_versioned(
+    State(state): State<Shared>,
+    Path(version): Path<String>,
+    ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
+) -> Response {
+    let Some((major, minor)) = parse_version(&version) else {
+        return ApiError::bad_request(
+            "InvalidVersion",
+            format!("'{version}' is not a client version: the sync path is /api/<semver>/sync"),
+        )
+        .into_response();
+    };
+    start(state, ws, (major, minor) >= MIN_VERSION_FOR_CHUNKS)
+}
+
+/// `GET /api/sync` (clients that name their version in a header): no chunks.
+pub(crate) async fn upgrade(
+    State(state): State<Shared>,
+    ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
+) -> Response {
+    start(state, ws, false)
+}
+
+fn start(
+    state: Shared,
+    ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
+    chunks: bool,
+) -> Response {
+    let ws = match ws {
+        Ok(ws) => ws,
+        Err(rejection) => {
+            return ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "NotAWebSocket",
+                format!(
+                    "the sync endpoint takes a WebSocket upgrade (GET with `Upgrade: websocket`): {rejection}"
+                ),
+            )
+            .into_response();
+        }
+    };
+    let limit = state.sync.max_message_bytes;
+    ws.max_message_size(limit)
+        .max_frame_size(limit)
+        .on_upgrade(move |socket| serve(state, socket, chunks))
+}
+
+/// `major.minor` of a semver string (`1.48.0`, `1.28.0-alpha.1`).
+fn parse_version(version: &str) -> Option<(u64, u64)> {
+    let core = version.split(['-', '+']).next()?;
+    let mut parts = core.split('.');
+    let major = parts.next()?.parse().ok()?;
+    let minor = parts.next()?.parse().ok()?;
+    let patch = parts.next()?;
+    if patch.parse::<u64>().is_err() || parts.next().is_some() {
+        return None;
+    }
+    Some((major, minor))
+}
+
+/// How a session ends: what the client is told, then the close frame.
+#[derive(Debug)]
+enum End {
+    /// The client closed the socket, or it broke.
+    Gone,
+    /// `FatalError`, then a close (policy violation).
+    Fatal(String),
+    /// `AuthError`, then a close without a status.
+    Auth {
+        error: String,
+        base_version: u32,
+        attempted: bool,
+    },
+    /// A close frame with this code and reason, nothing before it.
+    Close(u16, String),
+}
+
+async fn serve(state: Shared, socket: WebSocket, chunks: bool) {
+    let (mut sink, mut stream) = socket.split();
+    let (out, mut queue) = mpsc::channel::<Message>(state.sync.send_queue);
+    let writer = tokio::spawn(async move {
+        while let Some(message) = queue.recv().await {
+            let closing = matches!(message, Message::Close(_));
+            if sink.send(message).await.is_err() || closing {
+                break;
+            }
+        }
+        let _ = sink.close().await;
+    });
+    let registry = state.runtime.subscriptions().await;
+    let mut session = Session::new(state.clone(), registry, out.clone(), chunks);
+    let end = session.run(&mut stream).await;
+    drop(session);
+    let last = match end {
+        End::Gone => None,
+        End::Fatal(error) => {
+            tracing::info!(target: "convoke::sync", %error, "closing a sync session");
+            let _ = out.try_send(text(&ServerMessage::FatalError {
+                error: error.clone(),
+            }));
+            Some(close(1008, &error))
+        }
+        End::Auth {
+            error,
+            base_version,
+            attempted,
+        } => {
+            let _ = out.try_send(text(&ServerMessage::AuthError(protocol::AuthError {
+                error,
+                base_version: Some(base_version),
+                auth_update_attempted: attempted,
+            })));
+            Some(Message::Close(None))
+        }
+        End::Close(code, reason) => Some(close(code, &reason)),
+    };
+    if let Some(last) = last {
+        let _ = out.try_send(last);
+    }
+    drop(out);
+    // The writer ends once the queue is drained (or the socket is gone).
+    let _ = tokio::time::timeout(state.sync.send_timeout, writer).await;
+}
+
+fn text(message: &ServerMessage) -> Message {
+    Message::Text(message.to_json().into())
+}
+
+fn close(code: u16, reason: &str) -> Message {
+    // A close reason is at most 123 bytes.
+    let mut end = reason.len().min(123);
+    while !reason.is_char_boundary(end) {
+        end -= 1;
+    }
+    Message::Close(Some(CloseFrame {
+        code,
+        reason: reason[..end].into(),
+    }))
+}
+
+/// One query of the client's set.
+struct Query {
+    path: String,
+    /// The arguments, or why the query cannot run (unknown, not a query, bad arguments):
+    /// then it fails without running.
+    args: Result<Value, String>,
+    journal: Option<String>,
+    registration: Option<Registration>,
+    /// Whether it must run (again) in the next round.
+    stale: bool,
+    /// The last modification sent for it, to send only changes.
+    last: Option<StateModification>,
+}
+
+/// What a finished action gives the session.
+struct ActionDone {
+    request_id: u32,
+    answer: Answer,
+    log_lines: Vec<String>,
+}
+
+struct Session {
+    state: Shared,
+    registry: Arc<Subscriptions>,
+    listener: Arc<Listener>,
+    out: mpsc::Sender<Message>,
+    chunks: bool,
+    /// The version the client holds: the end of the last transition sent.
+    version: StateVersion,
+    /// The query-set and identity versions received.
+    query_set: u32,
+    identity_version: u32,
+    identity: Option<UserIdentity>,
+    /// When the identity's token expires.
+    expires: Option<SystemTime>,
+    queries: BTreeMap<u32, Query>,
+    removed: Vec<u32>,
+    /// A round is due.
+    update: bool,
+    /// The next round sends a transition even if no result changed.
+    force: bool,
+    clock_skew: Option<i64>,
+    actions: JoinSet<ActionDone>,
+    last_sent: Instant,
+}
+
+impl Session {
+    fn new(
+        state: Shared,
+        registry: Arc<Subscriptions>,
+        out: mpsc::Sender<Message>,
+        chunks: bool,
+    ) -> Session {
+        Session {
+            state,
+            registry,
+            listener: Listener::new(),
+            out,
+            chunks,
+            version: StateVersion::INITIAL,
+            query_set: 0,
+            identity_version: 0,
+            identity: None,
+            expires: None,
+            queries: BTreeMap::new(),
+            removed: Vec::new(),
+            update: false,
+            force: false,
+            clock_skew: None,
+            actions: JoinSet::new(),
+            last_sent: Instant::now(),
+        }
+    }
+
+    async fn run(&mut self, stream: &mut futures::stream::SplitStream<WebSocket>) -> End {
+        loop {
+            if self.update
+                && let Err(end) = self.round().await
+            {
+                return end;
+            }
+            let ping_at = self.last_sent + self.state.sync.ping_interval;
+            let expiry = self.expires.map(|at| {
+                let left = at
+                    .duration_since(SystemTime::now())
+                    .unwrap_or(Duration::ZERO);
+                Instant::now() + left
+            });
+            let step = tokio::select! {
+                frame = stream.next() => match frame {
+                    None | Some(Ok(Message::Close(_))) => Err(End::Gone),
+                    Some(Ok(Message::Text(frame))) => self.handle(frame.as_str()).await,
+                    Some(Ok(Message::Binary(_))) => Err(End::Fatal(
+                        "binary frames are not part of the sync protocol: send JSON text".to_owned(),
+                    )),
+                    // Answered by the WebSocket layer.
+                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => Ok(()),
+                    Some(Err(e)) => Err(frame_error(&e)),
+                },
+                () = self.listener.invalidated() => {
+                    for key in self.listener.take() {
+                        if let Some(query) = u32::try_from(key).ok().and_then(|id| self.queries.get_mut(&id)) {
+                            query.stale = true;
+                            self.update = true;
+                        }
+                    }
+                    Ok(())
+                }
+                Some(done) = self.actions.join_next(), if !self.actions.is_empty() => {
+                    match done {
+                        Ok(done) => self.action_done(done).await,
+                        // An action's task panicked outside the procedure's own guard.
+                        Err(e) => Err(End::Close(1011, format!("InternalServerError: {e}"))),
+                    }
+                }
+                () = tokio::time::sleep_until(ping_at) => self.send(&ServerMessage::Ping).await,
+                () = sleep_until_some(expiry) => Err(self.expired()),
+            };
+            if let Err(end) = step {
+                return end;
+            }
+        }
+    }
+
+    fn expired(&self) -> End {
+        End::Auth {
+            error: "Convex token identity expired".to_owned(),
+            base_version: self.version.identity,
+            attempted: false,
+        }
+    }
+
+    fn check_identity(&self) -> Result<(), End> {
+        match self.expires {
+            Some(at) if at <= SystemTime::now() => Err(self.expired()),
+            _ => Ok(()),
+        }
+    }
+
+    async fn send(&mut self, message: &ServerMessage) -> Result<(), End> {
+        self.push(text(message)).await
+    }
+
+    async fn push(&mut self, message: Message) -> Result<(), End> {
+        match self
+            .out
+            .send_timeout(message, self.state.sync.send_timeout)
+            .await
+        {
+            Ok(()) => {
+                self.last_sent = Instant::now();
+                Ok(())
+            }
+            Err(mpsc::error::SendTimeoutError::Timeout(_)) => Err(End::Close(
+                1013,
+                "SlowConsumer: the client does not read its messages".to_owned(),
+            )),
+            Err(mpsc::error::SendTimeoutError::Closed(_)) => Err(End::Gone),
+        }
+    }
+
+    async fn handle(&mut self, frame: &str) -> Result<(), End> {
+        let message = ClientMessage::parse(frame).map_err(|e| End::Fatal(e.to_string()))?;
+        match message {
+            ClientMessage::Connect(connect) => {
+                if let Some(client_ts) = connect.client_ts {
+                    let now = SystemTime::now()
+                        .duration_since(UNIX_EPOCH)
+                        .map_or(0.0, |d| d.as_secs_f64() * 1000.0);
+                    let skew = client_ts - now;
+                    self.clock_skew = skew.is_finite().then_some(skew as i64);
+                }
+                Ok(())
+            }
+            ClientMessage::ModifyQuerySet(modify) => self.modify(modify),
+            ClientMessage::Authenticate(auth) => self.authenticate(auth).await,
+            ClientMessage::Mutation(request) => self.mutation(request).await,
+            ClientMessage::Action(request) => self.action(request),
+            ClientMessage::Event(event) => {
+                tracing::debug!(target: "convoke::sync", event = %event.event_type, "client event");
+                Ok(())
+            }
+            // A message type added to the protocol later.
+            #[allow(unreachable_patterns)]
+            _ => Err(End::Fatal("unsupported message".to_owned())),
+        }
+    }
+
+    fn modify(&mut self, modify: ModifyQuerySet) -> Result<(), End> {
+        if modify.base_version != self.query_set || modify.new_version <= modify.base_version {
+            return Err(End::Fatal(format!(
+                "BaseVersionMismatch: the query set is at version {}, the change is from {} to {}",
+                self.query_set, modify.base_version, modify.new_version
+            )));
+        }
+        for change in modify.modifications {
+            match change {
+                QuerySetModification::Add(add) => {
+                    if self.queries.contains_key(&add.query_id) {
+                        return Err(End::Fatal(format!(
+                            "Duplicate query ID: query {} is already in the set",
+                            add.query_id
+                        )));
+                    }
+                    if self.queries.len() >= self.state.sync.max_queries {
+                        return Err(End::Fatal(format!(
+                            "TooManyQueries: a socket may subscribe at most {} queries at once",
+                            self.state.sync.max_queries
+                        )));
+                    }
+                    let path = wire::canonical_path(&add.udf_path);
+                    let args = self.query_args(&path, &add.args);
+                    self.queries.insert(
+                        add.query_id,
+                        Query {
+                            path,
+                            args,
+                            journal: add.journal,
+                            registration: None,
+                            stale: true,
+                            last: None,
+                        },
+                    );
+                }
+                QuerySetModification::Remove { query_id } => {
+                    if self.queries.remove(&query_id).is_none() {
+                        return Err(End::Fatal(format!(
+                            "Remove of an unknown query: query {query_id} is not in the set"
+                        )));
+                    }
+                    self.removed.push(query_id);
+                }
+            }
+        }
+        self.query_set = modify.new_version;
+        self.update = true;
+        self.force = true;
+        Ok(())
+    }
+
+    /// The arguments of a call to `path` of `kind`, or the message it fails with.
+    fn call_args(
+        &self,
+        path: &str,
+        kind: ProcedureKind,
+        args: &[serde_json::Value],
+    ) -> Result<Value, String> {
+        match self.state.runtime.procedure(path) {
+            Ok(info) if info.visibility == Visibility::Public && info.kind == kind => {}
+            Ok(info) if info.visibility == Visibility::Public => {
+                return Err(format!(
+                    "'{path}' is a {}, but was called as a {kind}",
+                    info.kind
+                ));
+            }
+            _ => return Err(format!("Could not find public function for '{path}'")),
+        }
+        let one = protocol::single_argument(args).map_err(|e| e.message)?;
+        let args = wire::decode_args(Some(one.clone())).map_err(|e| e.message)?;
+        if self.state.transformer.has_custom_codecs() {
+            self.state
+                .transformer
+                .deserialize(args)
+                .map_err(|e| format!("invalid arguments: {e}"))
+        } else {
+            Ok(args)
+        }
+    }
+
+    fn query_args(&self, path: &str, args: &[serde_json::Value]) -> Result<Value, String> {
+        self.call_args(path, ProcedureKind::Query, args)
+    }
+
+    fn runtime(&self) -> Runtime {
+        match &self.identity {
+            Some(identity) => self.state.runtime.with_identity(identity.clone()),
+            None => self.state.runtime.without_identity(),
+        }
+    }
+
+    async fn authenticate(&mut self, auth: protocol::Authenticate) -> Result<(), End> {
+        if auth.base_version != self.identity_version {
+            return Err(End::Fatal(format!(
+                "IdentityVersionMismatch: the identity is at version {}, the change is from {}",
+                self.identity_version, auth.base_version
+            )));
+        }
+        let refuse = |error: String| End::Auth {
+            error,
+            base_version: self.version.identity,
+            attempted: true,
+        };
+        match auth.token {
+            AuthToken::User { value } => match self.state.auth.verify(&value).await {
+                Ok(identity) => {
+                    self.expires = match identity.claim("exp") {
+                        Some(Value::Float64(exp)) if exp.is_finite() && *exp >= 0.0 => {
+                            Some(UNIX_EPOCH + Duration::from_secs_f64(*exp))
+                        }
+                        _ => None,
+                    };
+                    self.identity = Some(identity);
+                }
+                Err(e) => return Err(refuse(e.to_string())),
+            },
+            AuthToken::None => {
+                self.identity = None;
+                self.expires = None;
+            }
+            _ => {
+                return Err(refuse(
+                    "admin keys are not supported: authenticate with a user's token".to_owned(),
+                ));
+            }
+        }
+        self.identity_version += 1;
+        for query in self.queries.values_mut() {
+            query.stale = true;
+        }
+        self.update = true;
+        self.force = true;
+        Ok(())
+    }
+
+    async fn mutation(&mut self, request: Request) -> Result<(), End> {
+        self.check_identity()?;
+        let path = wire::canonical_path(&request.udf_path);
+        let (answer, log_lines) =
+            match self.call_args(&path, ProcedureKind::Mutation, &request.args) {
+                Ok(args) => {
+                    let outcome = self
+                        .runtime()
+                        .run_value_logged(Some(ProcedureKind::Mutation), &path, args)
+                        .await;
+                    (
+                        answer(&self.state, &path, Format::Encoded, outcome.result),
+                        outcome.log_lines,
+                    )
+                }
+                Err(message) => (
+                    Answer::Failed {
+                        message,
+                        data: None,
+                    },
+                    Vec::new(),
+                ),
+            };
+        // Read after the commit: a transition at or past it shows the mutation's writes.
+        let ts = SyncTimestamp(self.registry.now());
+        let (success, result, error_data) = split(answer);
+        let response = protocol::MutationResponse {
+            request_id: request.request_id,
+            success,
+            result,
+            ts: success.then_some(ts),
+            log_lines,
+            error_data,
+        };
+        self.send(&ServerMessage::MutationResponse(response))
+            .await?;
+        self.update = true;
+        self.force = true;
+        Ok(())
+    }
+
+    fn action(&mut self, request: Request) -> Result<(), End> {
+        self.check_identity()?;
+        if self.actions.len() >= self.state.sync.max_actions_in_flight {
+            return Err(End::Close(
+                1013,
+                format!(
+                    "TooManyInflightActions: a socket may run at most {} actions at once",
+                    self.state.sync.max_actions_in_flight
+                ),
+            ));
+        }
+        let path = wire::canonical_path(&request.udf_path);
+        let args = self.call_args(&path, ProcedureKind::Action, &request.args);
+        let runtime = self.runtime();
+        let state = self.state.clone();
+        let request_id = request.request_id;
+        self.actions.spawn(async move {
+            match args {
+                Ok(args) => {
+                    let outcome = runtime
+                        .run_value_logged(Some(ProcedureKind::Action), &path, args)
+                        .await;
+                    ActionDone {
+                        request_id,
+                        answer: answer(&state, &path, Format::Encoded, outcome.result),
+                        log_lines: outcome.log_lines,
+                    }
+                }
+                Err(message) => ActionDone {
+                    request_id,
+                    answer: Answer::Failed {
+                        message,
+                        data: None,
+                    },
+                    log_lines: Vec::new(),
+                },
+            }
+        });
+        Ok(())
+    }
+
+    async fn action_done(&mut self, done: ActionDone) -> Result<(), End> {
+        let (success, result, error_data) = split(done.answer);
+        let response = protocol::ActionResponse {
+            request_id: done.request_id,
+            success,
+            result,
+            log_lines: done.log_lines,
+            error_data,
+        };
+        self.send(&ServerMessage::ActionResponse(response)).await
+    }
+
+    /// Runs the queries that need it at one snapshot and sends what changed.
+    async fn round(&mut self) -> Result<(), End> {
+        self.check_identity()?;
+        self.update = false;
+        let run = self.registry.start_run();
+        let snapshot = match self.state.runtime.retain_snapshot().await {
+            Ok(snapshot) => snapshot,
+            Err(e) => {
+                tracing::warn!(target: "convoke::sync", error = %e, "could not open a snapshot");
+                return Err(End::Close(
+                    1013,
+                    "Unavailable: the database could not be read".to_owned(),
+                ));
+            }
+        };
+        let runtime = self.runtime();
+        let mut modifications: Vec<StateModification> = self
+            .removed
+            .drain(..)
+            .map(|query_id| StateModification::QueryRemoved { query_id })
+            .collect();
+        for (&query_id, query) in self.queries.iter_mut().filter(|(_, q)| q.stale) {
+            query.stale = false;
+            let modification = match &query.args {
+                Err(message) => StateModification::QueryFailed {
+                    query_id,
+                    error_message: message.clone(),
+                    log_lines: Vec::new(),
+                    journal: query.journal.clone(),
+                    error_data: None,
+                },
+                Ok(args) => {
+                    let (logged, reads) = runtime
+                        .run_query_tracked(snapshot.clone(), &query.path, args.clone())
+                        .await;
+                    query.registration = Some(self.registry.register(
+                        &run,
+                        reads,
+                        &self.listener,
+                        u64::from(query_id),
+                    ));
+                    let answer = answer(&self.state, &query.path, Format::Encoded, logged.result);
+                    let journal = query.journal.clone();
+                    match split(answer) {
+                        (true, value, _) => StateModification::QueryUpdated {
+                            query_id,
+                            value,
+                            log_lines: logged.log_lines,
+                            journal,
+                        },
+                        (false, message, error_data) => StateModification::QueryFailed {
+                            query_id,
+                            error_message: match message {
+                                serde_json::Value::String(m) => m,
+                                other => other.to_string(),
+                            },
+                            log_lines: logged.log_lines,
+                            journal,
+                            error_data,
+                        },
+                    }
+                }
+            };
+            if query.last.as_ref() != Some(&modification) {
+                query.last = Some(modification.clone());
+                modifications.push(modification);
+            }
+        }
+        drop(snapshot);
+        if modifications.is_empty() && !self.force {
+            return Ok(());
+        }
+        self.force = false;
+        let end = StateVersion {
+            query_set: self.query_set,
+            identity: self.identity_version,
+            ts: SyncTimestamp(run.ts().max(self.version.ts.0)),
+        };
+        let transition = Transition {
+            start_version: self.version,
+            end_version: end,
+            modifications,
+            client_clock_skew: self.clock_skew,
+            server_ts: Some(now_nanos()),
+        };
+        let json = ServerMessage::Transition(transition).to_json();
+        if self.chunks && json.len() > self.state.sync.chunk_bytes {
+            for chunk in protocol::split_transition(&json, self.state.sync.chunk_bytes) {
+                self.send(&ServerMessage::TransitionChunk(chunk)).await?;
+            }
+        } else {
+            self.push(Message::Text(json.into())).await?;
+        }
+        self.version = end;
+        Ok(())
+    }
+}
+
+/// `(success, result, errorData)` of a response: the value, or the message and data.
+fn split(answer: Answer) -> (bool, serde_json::Value, Option<serde_json::Value>) {
+    match answer {
+        Answer::Value(value) => (true, value, None),
+        Answer::Failed { message, data } => (false, serde_json::Value::String(message), data),
+        Answer::Refused(refused) => (false, serde_json::Value::String(refused.message), None),
+    }
+}
+
+/// The close for a frame the WebSocket layer refused (too large, not UTF-8, broken).
+fn frame_error(error: &axum::Error) -> End {
+    let message = error.to_string();
+    if message.contains("too long")
+        || message.contains("too big")
+        || message.contains("Space limit")
+    {
+        End::Close(1009, format!("MessageTooBig: {message}"))
+    } else {
+        tracing::debug!(target: "convoke::sync", error = %message, "socket error");
+        End::Gone
+    }
+}
+
+async fn sleep_until_some(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+fn now_nanos() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_version;
+
+    #[test]
+    fn client_versions() {
+        assert_eq!(parse_version("1.48.0"), Some((1, 48)));
+        assert_eq!(parse_version("1.28.0-alpha.1"), Some((1, 28)));
+        assert_eq!(parse_version("0.19.1"), Some((0, 19)));
+        assert_eq!(parse_version("latest"), None);
+        assert_eq!(parse_version("1.2"), None);
+        assert_eq!(parse_version("1.2.3.4"), None);
+        assert_eq!(parse_version(""), None);
+    }
+}

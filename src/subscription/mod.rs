@@ -1,0 +1,335 @@
+//! Subscriptions: which query results a commit may have changed.
+//!
+//! A subscribed query runs like any query, at one snapshot, and its read set (the documents
+//! it read by id, the index ranges it scanned: what the store already records for
+//! optimistic concurrency) is registered here. Every commit that writes something is
+//! reported to this registry by the database's commit hook, with each write's old and new
+//! version, *before* the committing call returns. A registration whose read set the commit
+//! touches (a document read by id, or an old or new index key inside a scanned range) is
+//! invalidated: its [`Listener`] is told the registration's key, once, and the registration
+//! is dropped from the indexes. Its owner re-runs the query and registers again.
+//!
+//! Finding the registrations a write may touch costs in proportion to those registrations,
+//! not to all: point reads are indexed by document id, scanned ranges by table.
+//!
+//! A query runs between [`Subscriptions::start_run`] and [`Subscriptions::register`].
+//! Commits reported in between are kept in a short log and checked at registration, so a
+//! commit that lands after the query's snapshot was taken and before its read set is
+//! registered is not missed (one that the snapshot already showed only costs a re-run).
+//!
+//! The registry also keeps the *sync clock*: a timestamp that every reported commit moves
+//! forward, in nanoseconds since the Unix epoch (or one past the previous value, whichever
+//! is larger), so that it keeps growing across restarts as Convex's timestamps do. A
+//! result computed at a snapshot opened after reading the clock at `t` shows every commit
+//! reported at or before `t`.
+
+mod stream;
+
+pub use stream::Subscription;
+
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use tokio::sync::Notify;
+
+use crate::db::commit_hook::{CommitObserver, CommittedWrite};
+use crate::store::{DocumentId, ReadSet, Schema, TableIndexes};
+
+/// The registry of a runtime's subscriptions (see the module documentation).
+pub(crate) struct Subscriptions {
+    schema: Arc<Schema>,
+    state: Mutex<State>,
+}
+
+impl std::fmt::Debug for Subscriptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let state = self.lock();
+        f.debug_struct("Subscriptions")
+            .field("registrations", &state.entries.len())
+            .field("clock", &state.clock)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Default)]
+struct State {
+    /// The sync clock: the timestamp of the latest reported commit.
+    clock: u64,
+    /// How many commits have been reported: the log's positions.
+    reported: u64,
+    next_ticket: u64,
+    next_id: u64,
+    entries: HashMap<u64, Entry>,
+    by_document: HashMap<DocumentId, HashSet<u64>>,
+    by_table: HashMap<Arc<str>, HashSet<u64>>,
+    /// The writes of commits reported while a run was in progress, by position.
+    log: VecDeque<(u64, Arc<[CommittedWrite]>)>,
+    /// The runs in progress: how many started at each position.
+    runs: BTreeMap<u64, usize>,
+}
+
+struct Entry {
+    reads: ReadSet,
+    listener: Arc<Listener>,
+    key: u64,
+}
+
+/// Told which of its registrations were invalidated: the owner of a set of subscriptions
+/// (one socket, one [`Subscription`](crate::Subscription) stream).
+#[derive(Debug, Default)]
+pub(crate) struct Listener {
+    notify: Notify,
+    dirty: Mutex<HashSet<u64>>,
+}
+
+impl Listener {
+    /// A listener nothing has invalidated yet.
+    pub(crate) fn new() -> Arc<Listener> {
+        Arc::default()
+    }
+
+    /// Marks the registration `key` invalidated.
+    pub(crate) fn mark(&self, key: u64) {
+        self.dirty
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(key);
+        self.notify.notify_one();
+    }
+
+    /// The keys invalidated since the last call.
+    pub(crate) fn take(&self) -> HashSet<u64> {
+        std::mem::take(&mut *self.dirty.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// Waits until a registration is invalidated (returns at once if one was since the
+    /// last wait).
+    pub(crate) async fn invalidated(&self) {
+        self.notify.notified().await;
+    }
+}
+
+/// A query run in progress (see [`Subscriptions::start_run`]).
+#[derive(Debug)]
+pub(crate) struct Run {
+    registry: Arc<Subscriptions>,
+    position: u64,
+    #[cfg_attr(not(feature = "http"), allow(dead_code))] // the sync protocol's timestamps
+    ts: u64,
+}
+
+impl Run {
+    /// The sync clock when the run started: its results show every commit reported by then.
+    #[cfg_attr(not(feature = "http"), allow(dead_code))] // the sync protocol's timestamps
+    pub(crate) fn ts(&self) -> u64 {
+        self.ts
+    }
+}
+
+impl Drop for Run {
+    fn drop(&mut self) {
+        let mut state = self.registry.lock();
+        if let Some(count) = state.runs.get_mut(&self.position) {
+            *count -= 1;
+            if *count == 0 {
+                state.runs.remove(&self.position);
+            }
+        }
+        state.prune_log();
+    }
+}
+
+/// A registered read set; dropping it unregisters it.
+#[derive(Debug)]
+pub(crate) struct Registration {
+    registry: Arc<Subscriptions>,
+    id: Option<u64>,
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        if let Some(id) = self.id {
+            let mut state = self.registry.lock();
+            state.remove(id);
+        }
+    }
+}
+
+impl Subscriptions {
+    /// An empty registry for a database of `schema`.
+    pub(crate) fn new(schema: Arc<Schema>) -> Subscriptions {
+        Subscriptions {
+            schema,
+            state: Mutex::new(State {
+                clock: now_nanos(),
+                ..State::default()
+            }),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The sync clock (see the module documentation).
+    #[cfg_attr(not(feature = "http"), allow(dead_code))] // the sync protocol's timestamps
+    pub(crate) fn now(&self) -> u64 {
+        self.lock().clock
+    }
+
+    /// Starts a query run: call before opening its snapshot.
+    pub(crate) fn start_run(self: &Arc<Self>) -> Run {
+        let mut state = self.lock();
+        let position = state.reported;
+        *state.runs.entry(position).or_default() += 1;
+        Run {
+            registry: self.clone(),
+            position,
+            ts: state.clock,
+        }
+    }
+
+    /// Registers what a query of `run` read; `listener` is told `key` when a commit
+    /// touches it, at once if one reported since the run started did.
+    pub(crate) fn register(
+        self: &Arc<Self>,
+        run: &Run,
+        reads: ReadSet,
+        listener: &Arc<Listener>,
+        key: u64,
+    ) -> Registration {
+        let mut state = self.lock();
+        let indexes = |table: &str| self.schema.table(table);
+        let stale = state
+            .log
+            .iter()
+            .filter(|(position, _)| *position > run.position)
+            .flat_map(|(_, writes)| writes.iter())
+            .any(|w| reads.is_affected_by(&w.id, w.old.as_deref(), w.new.as_deref(), &indexes));
+        if stale {
+            listener.mark(key);
+            return Registration {
+                registry: self.clone(),
+                id: None,
+            };
+        }
+        let id = state.next_id;
+        state.next_id += 1;
+        for doc in reads.documents() {
+            state.by_document.entry(doc.clone()).or_default().insert(id);
+        }
+        for range in reads.ranges() {
+            state
+                .by_table
+                .entry(range.table.clone())
+                .or_default()
+                .insert(id);
+        }
+        state.entries.insert(
+            id,
+            Entry {
+                reads,
+                listener: listener.clone(),
+                key,
+            },
+        );
+        Registration {
+            registry: self.clone(),
+            id: Some(id),
+        }
+    }
+}
+
+impl State {
+    fn remove(&mut self, id: u64) -> Option<Entry> {
+        let entry = self.entries.remove(&id)?;
+        for doc in entry.reads.documents() {
+            if let Some(ids) = self.by_document.get_mut(doc) {
+                ids.remove(&id);
+                if ids.is_empty() {
+                    self.by_document.remove(doc);
+                }
+            }
+        }
+        for range in entry.reads.ranges() {
+            if let Some(ids) = self.by_table.get_mut(&range.table) {
+                ids.remove(&id);
+                if ids.is_empty() {
+                    self.by_table.remove(&range.table);
+                }
+            }
+        }
+        Some(entry)
+    }
+
+    /// Drops the log entries no run in progress needs.
+    fn prune_log(&mut self) {
+        let oldest = self.runs.keys().next().copied();
+        while let Some((position, _)) = self.log.front() {
+            match oldest {
+                Some(oldest) if *position > oldest => break,
+                _ => {
+                    self.log.pop_front();
+                }
+            }
+        }
+    }
+}
+
+impl CommitObserver for Subscriptions {
+    fn begin(&self) -> u64 {
+        let mut state = self.lock();
+        state.next_ticket += 1;
+        state.next_ticket
+    }
+
+    fn end(&self, _ticket: u64, committed: Option<&[CommittedWrite]>) {
+        let Some(writes) = committed else {
+            return;
+        };
+        let indexes = |table: &str| -> Arc<TableIndexes> { self.schema.table(table) };
+        let mut state = self.lock();
+        state.reported += 1;
+        state.clock = now_nanos().max(state.clock + 1);
+        let mut hit = Vec::new();
+        for write in writes {
+            let candidates = state
+                .by_document
+                .get(&write.id)
+                .into_iter()
+                .chain(state.by_table.get(write.id.table()))
+                .flatten();
+            for id in candidates {
+                if hit.contains(id) {
+                    continue;
+                }
+                if let Some(entry) = state.entries.get(id)
+                    && entry.reads.is_affected_by(
+                        &write.id,
+                        write.old.as_deref(),
+                        write.new.as_deref(),
+                        &indexes,
+                    )
+                {
+                    hit.push(*id);
+                }
+            }
+        }
+        for id in hit {
+            if let Some(entry) = state.remove(id) {
+                entry.listener.mark(entry.key);
+            }
+        }
+        if !state.runs.is_empty() {
+            let position = state.reported;
+            state.log.push_back((position, writes.into()));
+        }
+    }
+}
+
+fn now_nanos() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+}

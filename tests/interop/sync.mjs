@@ -1,0 +1,353 @@
+// Runs the official `convex` npm client's ConvexClient (WebSocket sync protocol, with the
+// `ws` package as its WebSocket) against a convoke server, then raw-protocol checks.
+//
+// Started by tests/http_interop.rs with CONVOKE_URL (the server), CONVOKE_TOKEN (a valid
+// JWT for subject "ada") and CONVOKE_BAD_TOKEN (an expired one). The procedures are those
+// of tests/http_support/app.rs. Exits non-zero on the first failed check. The scenario
+// numbers are those of shared/research/convex-sync-protocol.md §5.
+
+import assert from "node:assert/strict";
+import { ConvexClient, ConvexHttpClient } from "convex/browser";
+import { anyApi } from "convex/server";
+import { ConvexError } from "convex/values";
+import WebSocket from "ws";
+
+const url = process.env.CONVOKE_URL;
+const token = process.env.CONVOKE_TOKEN;
+const badToken = process.env.CONVOKE_BAD_TOKEN;
+assert.ok(url && token && badToken, "CONVOKE_URL, CONVOKE_TOKEN and CONVOKE_BAD_TOKEN must be set");
+const api = anyApi;
+let checks = 0;
+
+const quiet = { log: () => {}, warn: () => {}, error: () => {}, logVerbose: () => {} };
+
+async function check(name, body) {
+  try {
+    await withTimeout(body(), 20_000, name);
+    checks += 1;
+    console.log(`ok   ${name}`);
+  } catch (error) {
+    console.error(`FAIL ${name}`);
+    console.error(error);
+    process.exit(1);
+  }
+}
+
+function withTimeout(promise, ms, what) {
+  let timer;
+  return Promise.race([
+    promise.finally(() => clearTimeout(timer)),
+    new Promise((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms);
+    }),
+  ]);
+}
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+function newClient() {
+  return new ConvexClient(url, { webSocketConstructor: WebSocket, logger: quiet, unsavedChangesWarning: false });
+}
+
+/// The values a subscription delivers, and a way to wait for one that passes a test.
+function watch(client, query, args) {
+  const values = [];
+  const errors = [];
+  const waiters = [];
+  const wake = () => {
+    for (const w of waiters.splice(0)) w();
+  };
+  const unsubscribe = client.onUpdate(
+    query,
+    args,
+    (value) => {
+      values.push(value);
+      wake();
+    },
+    (error) => {
+      errors.push(error);
+      wake();
+    },
+  );
+  async function until(test) {
+    for (;;) {
+      if (test()) return;
+      await new Promise((resolve) => waiters.push(resolve));
+    }
+  }
+  return { values, errors, until, unsubscribe, last: () => values[values.length - 1] };
+}
+
+const http = new ConvexHttpClient(url, { logger: quiet });
+const client = newClient();
+
+await check("1-2. a subscription gets its first value", async () => {
+  const notes = watch(client, api.app.list_notes, {});
+  await notes.until(() => notes.values.length >= 1);
+  assert.ok(Array.isArray(notes.last()));
+  notes.unsubscribe();
+});
+
+await check("3. a failing query calls onError with the ConvexError's data", async () => {
+  const refused = watch(client, api.app.refuse, {});
+  await refused.until(() => refused.errors.length >= 1);
+  assert.ok(refused.errors[0] instanceof ConvexError, `got ${refused.errors[0]}`);
+  assert.equal(refused.errors[0].data, "not today");
+  refused.unsubscribe();
+});
+
+await check("4. a commit by another client reaches the subscription; an unrelated one does not", async () => {
+  const id = await http.mutation(api.app.add_note, { text: "watched" });
+  const one = watch(client, api.app.get_note, { id });
+  await one.until(() => one.values.length >= 1);
+  assert.equal(one.last(), "watched");
+  const list = watch(client, api.app.list_notes, {});
+  await list.until(() => list.values.length >= 1);
+  const before = list.last().length;
+  // A new note changes the list, not the one note read by id.
+  await http.mutation(api.app.add_note, { text: "elsewhere" });
+  await list.until(() => list.last().length === before + 1);
+  await sleep(200);
+  assert.equal(one.values.length, 1, `the note read by id was re-sent: ${JSON.stringify(one.values)}`);
+  one.unsubscribe();
+  list.unsubscribe();
+});
+
+await check("5. await mutation() resolves with its writes already visible to subscribers", async () => {
+  const list = watch(client, api.app.list_notes, {});
+  await list.until(() => list.values.length >= 1);
+  for (let i = 0; i < 5; i++) {
+    const text = `ryw ${i}`;
+    await client.mutation(api.app.add_note, { text });
+    assert.ok(list.last().includes(text), `after await, the list lacks ${text}: ${JSON.stringify(list.last())}`);
+  }
+  list.unsubscribe();
+});
+
+await check("5. a mutation that changes no subscribed query still resolves", async () => {
+  assert.equal(await client.mutation(api.app.join_team, { n: 1 }), null);
+});
+
+await check("6. a failed mutation rejects at once with ConvexError data", async () => {
+  const error = await client.mutation(api.app.join_team, { n: 11 }).then(
+    () => assert.fail("expected a rejection"),
+    (e) => e,
+  );
+  assert.ok(error instanceof ConvexError, `got ${error}`);
+  assert.deepEqual(error.data, { max: 10n, code: "TEAM_FULL" });
+});
+
+await check("6. an unknown mutation rejects with the server's message", async () => {
+  const error = await client.mutation(api.app.no_such_mutation, {}).then(
+    () => assert.fail("expected a rejection"),
+    (e) => e,
+  );
+  assert.match(String(error.message), /Could not find public function for 'app:no_such_mutation'/);
+});
+
+await check("8, 19. one-shot queries back to back (subscribe, first value, unsubscribe)", async () => {
+  assert.equal(await client.query(api.app.add, { a: 2, b: 3 }), 5n);
+  assert.equal(await client.query(api.app.add, { a: 2, b: 3 }), 5n);
+  assert.equal(await client.query(api.app.add, { a: 40, b: 2 }), 42n);
+});
+
+await check("9. two identical subscriptions both get values, and one stays after the other goes", async () => {
+  const a = watch(client, api.app.list_notes, {});
+  const b = watch(client, api.app.list_notes, {});
+  await a.until(() => a.values.length >= 1);
+  await b.until(() => b.values.length >= 1);
+  a.unsubscribe();
+  await http.mutation(api.app.add_note, { text: "dedup" });
+  await b.until(() => b.last().includes("dedup"));
+  b.unsubscribe();
+});
+
+await check("10. setAuth: queries re-run as the user", async () => {
+  const authed = newClient();
+  const changes = [];
+  authed.setAuth(async () => token, (isAuthenticated) => changes.push(isAuthenticated));
+  const me = watch(authed, api.app.whoami, {});
+  await me.until(() => me.last()?.subject === "ada");
+  assert.equal(changes[changes.length - 1], true);
+  // A mutation runs as the user too.
+  const id = await authed.mutation(api.app.add_note, { text: "mine" });
+  assert.match(id, /^notes:/);
+  me.unsubscribe();
+  await authed.close();
+});
+
+await check("11. a bad token: the client reports unauthenticated and goes on anonymously", async () => {
+  const refused = newClient();
+  const changes = [];
+  refused.setAuth(async () => badToken, (isAuthenticated) => changes.push(isAuthenticated));
+  await (async () => {
+    while (!changes.includes(false)) await sleep(20);
+  })();
+  assert.equal(await refused.query(api.app.whoami, {}), null);
+  await refused.close();
+});
+
+await check("12. clearAuth: queries re-run as anonymous", async () => {
+  const authed = newClient();
+  authed.setAuth(async () => token);
+  const me = watch(authed, api.app.whoami, {});
+  await me.until(() => me.last()?.subject === "ada");
+  authed.client.clearAuth();
+  await me.until(() => me.last() === null);
+  me.unsubscribe();
+  await authed.close();
+});
+
+await check("14. actions resolve with their result", async () => {
+  assert.equal(await client.action(api.app.shout, { text: "hi" }), "HI");
+  assert.equal(await client.action(api.app.add_and_count, { text: "from an action" }) > 0, true);
+});
+
+await client.close();
+
+// ---------------------------------------------------------------------------------------
+// Raw protocol: what the official client never sends.
+// ---------------------------------------------------------------------------------------
+
+const syncUrl = url.replace(/^http/, "ws") + "/api/1.48.0/sync";
+
+/// A raw socket: send frames, read the server's messages in order.
+function raw() {
+  const ws = new WebSocket(syncUrl);
+  const messages = [];
+  const waiters = [];
+  let closed = null;
+  ws.on("message", (data) => {
+    messages.push(JSON.parse(String(data)));
+    for (const w of waiters.splice(0)) w();
+  });
+  ws.on("close", (code, reason) => {
+    closed = { code, reason: String(reason) };
+    for (const w of waiters.splice(0)) w();
+  });
+  const opened = new Promise((resolve, reject) => {
+    ws.on("open", resolve);
+    ws.on("error", reject);
+  });
+  return {
+    opened,
+    messages,
+    send: (message) => ws.send(typeof message === "string" ? message : JSON.stringify(message)),
+    async next(test = () => true) {
+      for (;;) {
+        const i = messages.findIndex(test);
+        if (i >= 0) return messages.splice(0, i + 1)[i];
+        if (closed) throw new Error(`socket closed (${closed.code} ${closed.reason}) while waiting`);
+        await new Promise((resolve) => waiters.push(resolve));
+      }
+    },
+    async closedWith() {
+      while (!closed) await new Promise((resolve) => waiters.push(resolve));
+      return closed;
+    },
+    close: () => ws.close(),
+  };
+}
+
+const connect = { type: "Connect", sessionId: "00000000-0000-4000-8000-000000000000", connectionCount: 0, lastCloseReason: "InitialConnect", clientTs: Date.now() };
+
+await check("raw: the handshake's empty query set gets a transition from version 0", async () => {
+  const s = raw();
+  await s.opened;
+  s.send(connect);
+  s.send({ type: "ModifyQuerySet", baseVersion: 0, newVersion: 1, modifications: [] });
+  const t = await s.next();
+  assert.equal(t.type, "Transition");
+  assert.deepEqual(t.startVersion, { querySet: 0, identity: 0, ts: "AAAAAAAAAAA=" });
+  assert.equal(t.endVersion.querySet, 1);
+  assert.equal(t.endVersion.ts.length, 12);
+  s.close();
+});
+
+await check("raw: a MutationResponse comes before any transition at or past its ts", async () => {
+  const s = raw();
+  await s.opened;
+  s.send(connect);
+  s.send({ type: "ModifyQuerySet", baseVersion: 0, newVersion: 1, modifications: [{ type: "Add", queryId: 0, udfPath: "app:list_notes", args: [{}] }] });
+  const first = await s.next((m) => m.type === "Transition");
+  const u64 = (b64) => Buffer.from(b64, "base64").readBigUInt64LE();
+  for (let i = 0; i < 10; i++) {
+    s.send({ type: "Mutation", requestId: i, udfPath: "app:add_note", args: [{ text: `raw ${i}` }] });
+  }
+  let version = first.endVersion;
+  const done = new Map();
+  while (done.size < 10 || [...done.values()].some((ts) => u64(version.ts) < ts)) {
+    const m = await s.next();
+    if (m.type === "MutationResponse") {
+      assert.equal(m.success, true, JSON.stringify(m));
+      // No transition already sent may be at or past this mutation's commit.
+      assert.ok(u64(m.ts) > u64(version.ts), `response ${m.requestId} at ${m.ts} after a transition at ${version.ts}`);
+      done.set(m.requestId, u64(m.ts));
+    } else if (m.type === "Transition") {
+      assert.deepEqual(m.startVersion, version, "transitions must chain");
+      version = m.endVersion;
+      const value = m.modifications.find((x) => x.queryId === 0)?.value;
+      // Every mutation answered at or before this transition's ts shows in its value.
+      if (value) {
+        for (const [r, ts] of done) {
+          if (u64(version.ts) >= ts) assert.ok(value.includes(`raw ${r}`), `transition at ${version.ts} lacks raw ${r}`);
+        }
+      }
+    }
+  }
+  s.close();
+});
+
+for (const [name, frame, needle] of [
+  ["malformed JSON", "{not json", /invalid sync message/],
+  ["an unknown message type", { type: "Teleport" }, /invalid sync message/],
+  ["a wrong query-set base version", { type: "ModifyQuerySet", baseVersion: 5, newVersion: 6, modifications: [] }, /BaseVersionMismatch/],
+  ["args that are not a one-element array", { type: "Mutation", requestId: 0, udfPath: "app:add_note", args: {} }, /invalid sync message/],
+]) {
+  await check(`raw: ${name} gets FatalError and a close, and the server goes on`, async () => {
+    const s = raw();
+    await s.opened;
+    s.send(connect);
+    s.send(frame);
+    const fatal = await s.next((m) => m.type === "FatalError");
+    assert.match(fatal.error, needle);
+    const closed = await s.closedWith();
+    assert.equal(closed.code, 1008);
+    assert.equal(await http.query(api.app.add, { a: 1, b: 1 }), 2n);
+  });
+}
+
+await check("raw: a bad token gets AuthError (authUpdateAttempted) and a close", async () => {
+  const s = raw();
+  await s.opened;
+  s.send(connect);
+  s.send({ type: "Authenticate", tokenType: "User", value: badToken, baseVersion: 0 });
+  const error = await s.next((m) => m.type === "AuthError");
+  assert.equal(error.authUpdateAttempted, true);
+  assert.equal(error.baseVersion, 0);
+  await s.closedWith();
+});
+
+await check("raw: a query of an unknown function fails, the socket stays", async () => {
+  const s = raw();
+  await s.opened;
+  s.send(connect);
+  s.send({ type: "ModifyQuerySet", baseVersion: 0, newVersion: 1, modifications: [{ type: "Add", queryId: 7, udfPath: "app:nope", args: [{}] }] });
+  const t = await s.next((m) => m.type === "Transition");
+  const failed = t.modifications.find((m) => m.queryId === 7);
+  assert.equal(failed.type, "QueryFailed");
+  assert.match(failed.errorMessage, /Could not find public function for 'app:nope'/);
+  s.send({ type: "ModifyQuerySet", baseVersion: 1, newVersion: 2, modifications: [{ type: "Remove", queryId: 7 }] });
+  const removed = await s.next((m) => m.type === "Transition");
+  assert.deepEqual(removed.modifications, [{ type: "QueryRemoved", queryId: 7 }]);
+  s.close();
+});
+
+await check("raw: GET /api/<not a version>/sync is refused with 400", async () => {
+  const response = await fetch(url + "/api/latest/sync");
+  assert.equal(response.status, 400);
+  assert.match(await response.text(), /InvalidVersion/);
+});
+
+console.log(`${checks} checks passed`);
+process.exit(0);
