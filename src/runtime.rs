@@ -11,6 +11,7 @@ use crate::caller::Call;
 use crate::contention::{Attempts, Contention, Lanes};
 use crate::ctx::{ActionCtx, CallEnv, LogLines, MutationCtx, QueryCtx, UserIdentity};
 use crate::db::commit_hook::CommitObserver;
+use crate::db::system::session_requests;
 use crate::db::{Database, DbError, RetainedSnapshot, Transaction, TransactionLimits};
 use crate::error::{Error, Result};
 use crate::procedure::{
@@ -755,6 +756,68 @@ impl Runtime {
         )
     }
 
+    /// Runs the mutation at `path` by name as [`run_value_logged`](Runtime::run_value_logged)
+    /// does, at most once for request `request` of client session `session`: its result is
+    /// recorded in its own transaction (in `_session_requests`, until `expires_at_ms`), and
+    /// a request already recorded returns that result without running again. What the sync
+    /// protocol does with mutations a client re-sends after a reconnect.
+    #[cfg_attr(not(feature = "http"), allow(dead_code))] // the sync protocol's mutations
+    pub(crate) async fn run_mutation_once(
+        &self,
+        path: &str,
+        args: Value,
+        session: &str,
+        request: u32,
+        expires_at_ms: f64,
+    ) -> Logged<Value> {
+        let logs = LogLines::collecting();
+        let result = async {
+            let entry = self.inner.registry.lookup(path)?;
+            let ErasedInvoke::Mutation(run) = entry.invoke else {
+                return Err(Error::WrongKind {
+                    path: path.to_owned(),
+                    expected: ProcedureKind::Mutation,
+                    actual: entry.kind,
+                });
+            };
+            let path = (entry.path)();
+            value::check_value(&args, value::MAX_ARGUMENTS_SIZE).map_err(|e| {
+                Error::InvalidArguments {
+                    path: path.to_owned(),
+                    reason: e.to_string(),
+                }
+            })?;
+            let body = OnceMutation {
+                run,
+                args,
+                session: session.into(),
+                request,
+                expires_at_ms,
+            };
+            self.in_mutation(path, self.identity.clone(), 1, logs.clone(), body)
+                .await
+        }
+        .await;
+        Logged {
+            result,
+            log_lines: logs.take(),
+        }
+    }
+
+    /// Deletes up to `limit` expired records of [`run_mutation_once`](Runtime::run_mutation_once);
+    /// how many it deleted.
+    #[cfg_attr(not(feature = "http"), allow(dead_code))] // the sync protocol's mutations
+    pub(crate) async fn prune_session_requests(&self, limit: usize) -> Result<usize> {
+        self.in_mutation(
+            "_session_requests:prune",
+            None,
+            1,
+            LogLines::disabled(),
+            PruneSessionRequests { limit },
+        )
+        .await
+    }
+
     /// The registry of subscriptions, made and installed in the database's commit hook on
     /// first use (see [`crate::subscription`]).
     pub(crate) async fn subscriptions(&self) -> Arc<Subscriptions> {
@@ -1027,5 +1090,56 @@ impl MutationBody for ErasedMutation {
         ctx: &'a MutationCtx<'t>,
     ) -> impl Future<Output = Result<Value>> + Send + 'a {
         (self.run)(ctx, self.args.clone())
+    }
+}
+
+/// A by-name mutation run at most once per client request (see
+/// [`Runtime::run_mutation_once`]).
+#[cfg_attr(not(feature = "http"), allow(dead_code))]
+struct OnceMutation {
+    run: ErasedMutationFn,
+    args: Value,
+    session: Arc<str>,
+    request: u32,
+    expires_at_ms: f64,
+}
+
+impl MutationBody for OnceMutation {
+    type Output = Value;
+    fn run<'a, 't>(
+        &self,
+        ctx: &'a MutationCtx<'t>,
+    ) -> impl Future<Output = Result<Value>> + Send + 'a {
+        let (run, args, session) = (self.run, self.args.clone(), self.session.clone());
+        let (request, expires_at_ms) = (self.request, self.expires_at_ms);
+        async move {
+            let now = crate::scheduling::clock::system_now_ms();
+            if let Some(recorded) = session_requests::find(ctx.tx, &session, request, now).await? {
+                return Ok(recorded);
+            }
+            let output = run(ctx, args).await?;
+            session_requests::record(ctx.tx, &session, request, &output, expires_at_ms).await?;
+            Ok(output)
+        }
+    }
+}
+
+/// Deletes expired records of `_session_requests`.
+#[cfg_attr(not(feature = "http"), allow(dead_code))]
+struct PruneSessionRequests {
+    limit: usize,
+}
+
+impl MutationBody for PruneSessionRequests {
+    type Output = usize;
+    fn run<'a, 't>(
+        &self,
+        ctx: &'a MutationCtx<'t>,
+    ) -> impl Future<Output = Result<usize>> + Send + 'a {
+        let limit = self.limit;
+        async move {
+            let now = crate::scheduling::clock::system_now_ms();
+            Ok(session_requests::prune(ctx.tx, now, limit).await?)
+        }
     }
 }

@@ -73,12 +73,18 @@ pub mod tasks {
 
     #[procedure(mutation)]
     pub async fn rename(ctx: &MutationCtx<'_>, args: (Id<Task>, String)) -> Result<()> {
-        Ok(ctx.db().patch(args.0, Patch::new().set("title", args.1)).await?)
+        Ok(ctx
+            .db()
+            .patch(args.0, Patch::new().set("title", args.1))
+            .await?)
     }
 
     #[procedure(mutation)]
     pub async fn move_to(ctx: &MutationCtx<'_>, args: (Id<Task>, String)) -> Result<()> {
-        Ok(ctx.db().patch(args.0, Patch::new().set("list", args.1)).await?)
+        Ok(ctx
+            .db()
+            .patch(args.0, Patch::new().set("list", args.1))
+            .await?)
     }
 
     #[procedure(mutation)]
@@ -100,7 +106,9 @@ where
 }
 
 /// Nothing arrives for a while.
-async fn quiet<T: serde::de::DeserializeOwned + std::fmt::Debug>(sub: &mut convoke::Subscription<T>) {
+async fn quiet<T: serde::de::DeserializeOwned + std::fmt::Debug>(
+    sub: &mut convoke::Subscription<T>,
+) {
     if let Ok(item) = tokio::time::timeout(QUIET, sub.next()).await {
         panic!("expected no update, got {item:?}");
     }
@@ -125,7 +133,11 @@ async fn an_index_range_is_invalidated_by_writes_inside_it_only() {
     for (engine, rt) in engines("sub_range") {
         let name = engine.name();
         let mut work = rt.subscribe(tasks::in_list, "work".to_owned());
-        assert_eq!(next(&mut work).await.unwrap(), Vec::<String>::new(), "{name}");
+        assert_eq!(
+            next(&mut work).await.unwrap(),
+            Vec::<String>::new(),
+            "{name}"
+        );
 
         let runs = LIST_RUNS.load(Ordering::SeqCst);
         let home = rt
@@ -146,14 +158,28 @@ async fn an_index_range_is_invalidated_by_writes_inside_it_only() {
         assert_eq!(next(&mut work).await.unwrap(), ["report"], "{name}");
 
         // Into the range (new key), out of it (old key), renamed inside, deleted.
-        rt.mutation(tasks::move_to, (home, "work".into())).await.unwrap();
-        assert_eq!(next(&mut work).await.unwrap(), ["dishes", "report"], "{name}");
-        rt.mutation(tasks::move_to, (home, "home".into())).await.unwrap();
+        rt.mutation(tasks::move_to, (home, "work".into()))
+            .await
+            .unwrap();
+        assert_eq!(
+            next(&mut work).await.unwrap(),
+            ["dishes", "report"],
+            "{name}"
+        );
+        rt.mutation(tasks::move_to, (home, "home".into()))
+            .await
+            .unwrap();
         assert_eq!(next(&mut work).await.unwrap(), ["report"], "{name}");
-        rt.mutation(tasks::rename, (report, "memo".into())).await.unwrap();
+        rt.mutation(tasks::rename, (report, "memo".into()))
+            .await
+            .unwrap();
         assert_eq!(next(&mut work).await.unwrap(), ["memo"], "{name}");
         rt.mutation(tasks::remove, report).await.unwrap();
-        assert_eq!(next(&mut work).await.unwrap(), Vec::<String>::new(), "{name}");
+        assert_eq!(
+            next(&mut work).await.unwrap(),
+            Vec::<String>::new(),
+            "{name}"
+        );
         // Cleanup for the next engine's counts: nothing else subscribes.
         rt.mutation(tasks::remove, home).await.unwrap();
     }
@@ -164,15 +190,27 @@ async fn a_read_by_id_is_invalidated_by_that_document_only() {
     let _serial = SERIAL.lock().await;
     for (engine, rt) in engines("sub_point") {
         let name = engine.name();
-        let a = rt.mutation(tasks::add, ("l".into(), "a".into())).await.unwrap();
-        let b = rt.mutation(tasks::add, ("l".into(), "b".into())).await.unwrap();
+        let a = rt
+            .mutation(tasks::add, ("l".into(), "a".into()))
+            .await
+            .unwrap();
+        let b = rt
+            .mutation(tasks::add, ("l".into(), "b".into()))
+            .await
+            .unwrap();
         let mut title = rt.subscribe(tasks::title, a);
         assert_eq!(next(&mut title).await.unwrap(), "a", "{name}");
         let runs = GET_RUNS.load(Ordering::SeqCst);
         rt.mutation(tasks::rename, (b, "b2".into())).await.unwrap();
-        rt.mutation(tasks::add, ("l".into(), "c".into())).await.unwrap();
+        rt.mutation(tasks::add, ("l".into(), "c".into()))
+            .await
+            .unwrap();
         quiet(&mut title).await;
-        assert_eq!(GET_RUNS.load(Ordering::SeqCst), runs, "{name}: re-ran for other documents");
+        assert_eq!(
+            GET_RUNS.load(Ordering::SeqCst),
+            runs,
+            "{name}: re-ran for other documents"
+        );
 
         rt.mutation(tasks::rename, (a, "a2".into())).await.unwrap();
         assert_eq!(next(&mut title).await.unwrap(), "a2", "{name}");
@@ -190,12 +228,18 @@ async fn a_result_that_does_not_change_is_not_sent_again() {
         let name = engine.name();
         let mut two = rt.subscribe(tasks::at_least_two, ());
         assert!(!next(&mut two).await.unwrap(), "{name}");
-        rt.mutation(tasks::add, ("x".into(), "1".into())).await.unwrap();
+        rt.mutation(tasks::add, ("x".into(), "1".into()))
+            .await
+            .unwrap();
         // Still false: re-run, not sent.
         quiet(&mut two).await;
-        rt.mutation(tasks::add, ("x".into(), "2".into())).await.unwrap();
+        rt.mutation(tasks::add, ("x".into(), "2".into()))
+            .await
+            .unwrap();
         assert!(next(&mut two).await.unwrap(), "{name}");
-        rt.mutation(tasks::add, ("x".into(), "3".into())).await.unwrap();
+        rt.mutation(tasks::add, ("x".into(), "3".into()))
+            .await
+            .unwrap();
         quiet(&mut two).await;
     }
 }
@@ -249,6 +293,8 @@ async fn a_test_runtime_subscribes_too() {
     let rt = convoke::testing::TestRuntime::new().unwrap();
     let mut list = rt.subscribe(tasks::in_list, "t".to_owned());
     assert!(next(&mut list).await.unwrap().is_empty());
-    rt.mutation(tasks::add, ("t".into(), "one".into())).await.unwrap();
+    rt.mutation(tasks::add, ("t".into(), "one".into()))
+        .await
+        .unwrap();
     assert_eq!(next(&mut list).await.unwrap(), ["one"]);
 }

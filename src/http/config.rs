@@ -200,6 +200,7 @@ pub struct SyncConfig {
     pub(crate) send_timeout: Duration,
     pub(crate) ping_interval: Duration,
     pub(crate) chunk_bytes: usize,
+    pub(crate) mutation_retention: Duration,
 }
 
 impl Default for SyncConfig {
@@ -212,6 +213,7 @@ impl Default for SyncConfig {
             send_timeout: Duration::from_secs(30),
             ping_interval: Duration::from_secs(15),
             chunk_bytes: 5_000_000,
+            mutation_retention: Duration::from_secs(3600),
         }
     }
 }
@@ -258,6 +260,17 @@ impl SyncConfig {
     /// silence).
     pub fn ping_interval(mut self, interval: Duration) -> Self {
         self.ping_interval = interval;
+        self
+    }
+
+    /// How long the outcome of a mutation sent over a socket is kept (default 1 hour), so
+    /// that the same request (`sessionId`, `requestId`) re-sent after a reconnect returns
+    /// that outcome instead of running again. Each such mutation writes one record to the
+    /// system table `_session_requests` in its own transaction; expired records are
+    /// deleted as clients connect. `Duration::ZERO` keeps none (a re-sent mutation then
+    /// runs again). Convex keeps them 14 days.
+    pub fn mutation_retention(mut self, retention: Duration) -> Self {
+        self.mutation_retention = retention;
         self
     }
 

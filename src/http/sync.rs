@@ -234,6 +234,8 @@ struct Session {
     /// The next round sends a transition even if no result changed.
     force: bool,
     clock_skew: Option<i64>,
+    /// The client's session, from `Connect`: its mutations run at most once.
+    session_id: Option<String>,
     actions: JoinSet<ActionDone>,
     last_sent: Instant,
 }
@@ -261,6 +263,7 @@ impl Session {
             update: false,
             force: false,
             clock_skew: None,
+            session_id: None,
             actions: JoinSet::new(),
             last_sent: Instant::now(),
         }
@@ -357,6 +360,8 @@ impl Session {
         let message = ClientMessage::parse(frame).map_err(|e| End::Fatal(e.to_string()))?;
         match message {
             ClientMessage::Connect(connect) => {
+                self.session_id = Some(connect.session_id);
+                prune_records(&self.state).await;
                 if let Some(client_ts) = connect.client_ts {
                     let now = SystemTime::now()
                         .duration_since(UNIX_EPOCH)
@@ -522,10 +527,30 @@ impl Session {
         let (answer, log_lines) =
             match self.call_args(&path, ProcedureKind::Mutation, &request.args) {
                 Ok(args) => {
-                    let outcome = self
-                        .runtime()
-                        .run_value_logged(Some(ProcedureKind::Mutation), &path, args)
-                        .await;
+                    let runtime = self.runtime();
+                    let retention = self.state.sync.mutation_retention;
+                    let outcome = match &self.session_id {
+                        Some(session) if !retention.is_zero() => {
+                            let expires = SystemTime::now() + retention;
+                            let expires_ms = expires
+                                .duration_since(UNIX_EPOCH)
+                                .map_or(0.0, |d| d.as_secs_f64() * 1000.0);
+                            runtime
+                                .run_mutation_once(
+                                    &path,
+                                    args,
+                                    session,
+                                    request.request_id,
+                                    expires_ms,
+                                )
+                                .await
+                        }
+                        _ => {
+                            runtime
+                                .run_value_logged(Some(ProcedureKind::Mutation), &path, args)
+                                .await
+                        }
+                    };
                     (
                         answer(&self.state, &path, Format::Encoded, outcome.result),
                         outcome.log_lines,
@@ -705,6 +730,31 @@ impl Session {
         }
         self.version = end;
         Ok(())
+    }
+}
+
+/// Deletes expired mutation records, at most once a minute per process and 256 at a time,
+/// when a client connects. Best effort: a failure is logged and tried again later.
+async fn prune_records(state: &AppState) {
+    static LAST: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let last = LAST.load(std::sync::atomic::Ordering::Relaxed);
+    if now < last + 60
+        || LAST
+            .compare_exchange(
+                last,
+                now,
+                std::sync::atomic::Ordering::Relaxed,
+                std::sync::atomic::Ordering::Relaxed,
+            )
+            .is_err()
+    {
+        return;
+    }
+    if let Err(e) = state.runtime.prune_session_requests(256).await {
+        tracing::warn!(target: "convoke::sync", error = %e, "could not delete expired mutation records");
     }
 }
 

@@ -5,7 +5,7 @@
 //! worker that runs jobs (through the runtime) is the `scheduler` module, above. The public
 //! names are re-exported there (`convoke::scheduler::{Clock, SchedulerConfig, ..}`).
 
-mod clock;
+pub(crate) mod clock;
 
 use std::collections::HashSet;
 use std::future::Future;

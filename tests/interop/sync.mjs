@@ -343,6 +343,36 @@ await check("raw: a query of an unknown function fails, the socket stays", async
   s.close();
 });
 
+await check("raw (13): a mutation re-sent on a new socket of the same session runs once", async () => {
+  const session = { ...connect, sessionId: "11111111-1111-4111-8111-111111111111" };
+  const send = { type: "Mutation", requestId: 3, udfPath: "app:add_note", args: [{ text: "exactly once" }] };
+  const first = raw();
+  await first.opened;
+  first.send(session);
+  first.send(send);
+  const a = await first.next((m) => m.type === "MutationResponse");
+  assert.equal(a.success, true, JSON.stringify(a));
+  first.close();
+  const second = raw();
+  await second.opened;
+  second.send({ ...session, connectionCount: 1, lastCloseReason: "closed with code 1005", maxObservedTimestamp: a.ts });
+  second.send(send);
+  const b = await second.next((m) => m.type === "MutationResponse");
+  assert.equal(b.success, true, JSON.stringify(b));
+  assert.equal(b.result, a.result, "the replay returns the recorded result");
+  const notes = await http.query(api.app.list_notes, {});
+  assert.equal(notes.filter((t) => t === "exactly once").length, 1, JSON.stringify(notes));
+  // Another session's request 3 is another request.
+  const other = raw();
+  await other.opened;
+  other.send({ ...connect, sessionId: "22222222-2222-4222-8222-222222222222" });
+  other.send(send);
+  const c = await other.next((m) => m.type === "MutationResponse");
+  assert.notEqual(c.result, a.result);
+  second.close();
+  other.close();
+});
+
 await check("raw: GET /api/<not a version>/sync is refused with 400", async () => {
   const response = await fetch(url + "/api/latest/sync");
   assert.equal(response.status, 400);

@@ -2,3 +2,4 @@
 //! procedures can only read.
 
 pub(crate) mod scheduled_functions;
+pub(crate) mod session_requests;
