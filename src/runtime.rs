@@ -107,6 +107,14 @@ pub struct Logged<T> {
     pub log_lines: Vec<String>,
 }
 
+/// A query run for a subscription: its result and logs, what it read, and the pagination
+/// journal it recorded (see [`Runtime::run_query_tracked`]).
+pub(crate) struct TrackedRun {
+    pub(crate) logged: Logged<Value>,
+    pub(crate) reads: ReadSet,
+    pub(crate) journal: Option<String>,
+}
+
 /// Configures a [`Runtime`]: [`Runtime::builder()`], then [`build`](RuntimeBuilder::build).
 ///
 /// ```
@@ -705,20 +713,25 @@ impl Runtime {
         path: &str,
         args: Value,
     ) -> Logged<Value> {
-        self.run_query_tracked(snapshot, path, args).await.0
+        self.run_query_tracked(snapshot, path, args, None)
+            .await
+            .logged
     }
 
     /// Runs the query at `path` by name at `snapshot`, as
-    /// [`run_query_at_logged`](Runtime::run_query_at_logged) does, and also returns what it
-    /// read: the read set a subscription to it registers.
+    /// [`run_query_at_logged`](Runtime::run_query_at_logged) does, given the pagination
+    /// journal of its previous run, and also returns what it read (the read set a
+    /// subscription to it registers) and the journal it recorded.
     pub(crate) async fn run_query_tracked(
         &self,
         snapshot: Arc<RetainedSnapshot>,
         path: &str,
         args: Value,
-    ) -> (Logged<Value>, ReadSet) {
+        journal: Option<String>,
+    ) -> TrackedRun {
         let logs = LogLines::collecting();
         let mut reads = ReadSet::default();
+        let mut journal_out = None;
         let result = async {
             let entry = self.inner.registry.lookup(path)?;
             let ErasedInvoke::Query(run) = entry.invoke else {
@@ -741,19 +754,22 @@ impl Runtime {
                 logs: logs.clone(),
             };
             let tx = Transaction::read_at(snapshot);
+            tx.set_journal(journal);
             let ctx = QueryCtx::new(&tx, &env, 1);
             let result = catch_panic(path, (ErasedQuery { run, args }).run(&ctx)).await;
             reads = tx.read_set();
+            journal_out = tx.recorded_journal();
             result
         }
         .await;
-        (
-            Logged {
+        TrackedRun {
+            logged: Logged {
                 result,
                 log_lines: logs.take(),
             },
             reads,
-        )
+            journal: journal_out,
+        }
     }
 
     /// Runs the mutation at `path` by name as [`run_value_logged`](Runtime::run_value_logged)

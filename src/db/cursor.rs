@@ -2,7 +2,8 @@
 //!
 //! A cursor is base64url (no padding) of JSON `{"i": index, "o": "asc"|"desc", "k": key}`,
 //! where the key's parts are `[0]` (field absent) or `[1, value]` in Convex's JSON encoding.
-//! `"k": null` is the start of the range.
+//! `"k": null` is the start of the range, `"k": "end"` its end (what a last page continues
+//! at, so that documents added at the end later belong to that page).
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -10,6 +11,27 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use super::DbError;
 use crate::store::{IndexKey, KeyPart};
 use crate::value::{self, Value};
+
+/// Where a cursor points.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Position {
+    /// Before every document of the range.
+    Start,
+    /// Just after the document with this key.
+    After(IndexKey),
+    /// After every document of the range, including those added later.
+    End,
+}
+
+/// The cursor at the end of the range (see [`Position::End`]).
+pub(crate) fn encode_end(index: &str, descending: bool) -> String {
+    let json = serde_json::json!({
+        "i": index,
+        "o": if descending { "desc" } else { "asc" },
+        "k": "end",
+    });
+    URL_SAFE_NO_PAD.encode(json.to_string())
+}
 
 pub(crate) fn encode(index: &str, descending: bool, key: Option<&IndexKey>) -> String {
     let key = key.map(|parts| {
@@ -31,12 +53,8 @@ pub(crate) fn encode(index: &str, descending: bool, key: Option<&IndexKey>) -> S
     URL_SAFE_NO_PAD.encode(json.to_string())
 }
 
-/// The key a cursor continues after, or `None` for a cursor at the start.
-pub(crate) fn decode(
-    cursor: &str,
-    index: &str,
-    descending: bool,
-) -> Result<Option<IndexKey>, DbError> {
+/// Where a cursor points.
+pub(crate) fn decode(cursor: &str, index: &str, descending: bool) -> Result<Position, DbError> {
     let invalid = |reason: &str| DbError::InvalidCursor {
         reason: reason.to_owned(),
     };
@@ -53,7 +71,8 @@ pub(crate) fn decode(
         return Err(invalid("the cursor belongs to a query in the other order"));
     }
     let parts = match json.get("k") {
-        None | Some(serde_json::Value::Null) => return Ok(None),
+        None | Some(serde_json::Value::Null) => return Ok(Position::Start),
+        Some(serde_json::Value::String(end)) if end == "end" => return Ok(Position::End),
         Some(serde_json::Value::Array(parts)) => parts,
         Some(_) => return Err(invalid("malformed cursor key")),
     };
@@ -72,7 +91,7 @@ pub(crate) fn decode(
             _ => return Err(invalid("malformed cursor key")),
         });
     }
-    Ok(Some(key))
+    Ok(Position::After(key))
 }
 
 #[cfg(test)]
@@ -88,10 +107,13 @@ mod tests {
             KeyPart::Value(Value::Int64(42)),
         ];
         let c = encode("by_owner", false, Some(&key));
-        assert_eq!(decode(&c, "by_owner", false).unwrap(), Some(key));
+        assert_eq!(decode(&c, "by_owner", false).unwrap(), Position::After(key));
         assert!(decode(&c, "by_owner", true).is_err());
         assert!(decode(&c, "by_label", false).is_err());
         let start = encode("by_owner", false, None);
-        assert_eq!(decode(&start, "by_owner", false).unwrap(), None);
+        assert_eq!(decode(&start, "by_owner", false).unwrap(), Position::Start);
+        let end = encode_end("by_owner", true);
+        assert_eq!(decode(&end, "by_owner", true).unwrap(), Position::End);
+        assert!(decode(&end, "by_owner", false).is_err());
     }
 }

@@ -412,29 +412,78 @@ impl<T: Table> Query<'_, T> {
     /// Pages follow index order by position, so documents inserted or deleted between
     /// pages never make a page skip or repeat a document. Pass the result's
     /// `continue_cursor` to get the next page; `is_done` says the range is exhausted.
+    ///
+    /// With `options.end_cursor` (what `usePaginatedQuery` sends when it splits a page), the
+    /// page is every document after `cursor` up to and including `end_cursor`, however many,
+    /// and `continue_cursor` is `end_cursor`. In a subscribed query (`Runtime::subscribe`,
+    /// the sync protocol) the first run's `continue_cursor` is recorded as the query's
+    /// *journal*, and later runs end there too: when documents are inserted into or deleted
+    /// from a page, the page grows or shrinks but its boundary stays put, so pages stay
+    /// gapless. A query should paginate once per run; if it paginates several times, the
+    /// last page's end is recorded.
     pub async fn paginate(
         mut self,
         options: PaginationOptions,
     ) -> Result<PaginationResult<Doc<T>>, DbError> {
         let descending = self.order == Order::Desc;
         let mut range = self.key_range()?;
-        if let Some(cursor) = options.cursor.as_deref()
-            && let Some(after) = cursor::decode(cursor, &self.index, descending)?
-        {
-            range = range.after(after, descending);
-        }
-        let mut page = self
-            .run_range(range, Some(options.num_items.saturating_add(1)))
-            .await?;
-        let is_done = page.len() <= options.num_items;
-        page.truncate(options.num_items);
-        let continue_cursor = match page.last() {
-            Some((key, _)) => cursor::encode(&self.index, descending, Some(key)),
-            None => match options.cursor {
-                Some(cursor) => cursor,
-                None => cursor::encode(&self.index, descending, None),
-            },
+        let start = match options.cursor.as_deref() {
+            Some(cursor) => cursor::decode(cursor, &self.index, descending)?,
+            None => cursor::Position::Start,
         };
+        let end_cursor = options.end_cursor.clone().or_else(|| self.tx.journal());
+        let end = match end_cursor.as_deref() {
+            Some(end) => Some(cursor::decode(end, &self.index, descending)?),
+            None => None,
+        };
+        match start {
+            cursor::Position::Start => {}
+            cursor::Position::After(key) => range = range.after(key, descending),
+            // Nothing after the end.
+            cursor::Position::End => {
+                let continue_cursor = cursor::encode_end(&self.index, descending);
+                self.tx.record_journal(continue_cursor.clone());
+                return Ok(PaginationResult {
+                    page: Vec::new(),
+                    is_done: true,
+                    continue_cursor,
+                });
+            }
+        }
+        let (page, is_done, continue_cursor) = match (end, end_cursor) {
+            (Some(end), Some(end_cursor)) => match end {
+                // An end at the start of the range: an empty page.
+                cursor::Position::Start => {
+                    let is_done = self.run_range(range, Some(1)).await?.is_empty();
+                    (Vec::new(), is_done, end_cursor)
+                }
+                cursor::Position::After(end_key) => {
+                    let page = self
+                        .run_range(range.up_to(end_key.clone(), descending), None)
+                        .await?;
+                    let rest = range.after(end_key, descending);
+                    let is_done = self.run_range(rest, Some(1)).await?.is_empty();
+                    (page, is_done, end_cursor)
+                }
+                cursor::Position::End => (self.run_range(range, None).await?, true, end_cursor),
+            },
+            _ => {
+                let mut page = self
+                    .run_range(range, Some(options.num_items.saturating_add(1)))
+                    .await?;
+                let is_done = page.len() <= options.num_items;
+                page.truncate(options.num_items);
+                // The last page continues at the end of the range, so that documents added
+                // after it later belong to it (and a subscribed last page shows them).
+                let continue_cursor = match page.last() {
+                    _ if is_done => cursor::encode_end(&self.index, descending),
+                    Some((key, _)) => cursor::encode(&self.index, descending, Some(key)),
+                    None => cursor::encode(&self.index, descending, None),
+                };
+                (page, is_done, continue_cursor)
+            }
+        };
+        self.tx.record_journal(continue_cursor.clone());
         Ok(PaginationResult {
             page: page.into_iter().map(|(_, doc)| doc).collect(),
             is_done,
@@ -451,6 +500,10 @@ pub struct PaginationOptions {
     pub cursor: Option<String>,
     /// How many documents per page.
     pub num_items: usize,
+    /// Where the page ends (inclusive), if it must end at a given document rather than
+    /// after `num_items`: a `continue_cursor` returned earlier. Convex's `endCursor`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end_cursor: Option<String>,
 }
 
 impl PaginationOptions {
@@ -459,6 +512,7 @@ impl PaginationOptions {
         PaginationOptions {
             cursor: None,
             num_items,
+            end_cursor: None,
         }
     }
 
@@ -467,6 +521,7 @@ impl PaginationOptions {
         PaginationOptions {
             cursor: Some(continue_cursor.into()),
             num_items,
+            end_cursor: None,
         }
     }
 }

@@ -95,6 +95,10 @@ struct TxState {
     /// The first per-transaction limit the transaction went over: it cannot commit, even
     /// if the procedure caught the error.
     limit: Option<DbError>,
+    /// The pagination journal given to this run of a subscribed query (the end cursor of
+    /// its page the previous run recorded), and the one this run records.
+    journal_in: Option<String>,
+    journal_out: Option<String>,
 }
 
 #[derive(Default)]
@@ -555,6 +559,27 @@ impl Transaction {
             });
         }
         result.map_err(DbError::from)
+    }
+
+    /// Gives a subscribed query's run the journal of its previous run (see
+    /// [`Query::paginate`](crate::db::Query::paginate)).
+    pub(crate) fn set_journal(&self, journal: Option<String>) {
+        self.lock().journal_in = journal;
+    }
+
+    /// The end cursor a previous run of this query recorded, if any.
+    pub(crate) fn journal(&self) -> Option<String> {
+        self.lock().journal_in.clone()
+    }
+
+    /// Records the end cursor of the page this run returned.
+    pub(crate) fn record_journal(&self, end_cursor: String) {
+        self.lock().journal_out = Some(end_cursor);
+    }
+
+    /// The journal this run recorded: `None` unless it paginated.
+    pub(crate) fn recorded_journal(&self) -> Option<String> {
+        self.lock().journal_out.clone()
     }
 
     /// What this (read-only) transaction has read so far: what its result depends on.

@@ -667,15 +667,23 @@ impl Session {
                     error_data: None,
                 },
                 Ok(args) => {
-                    let (logged, reads) = runtime
-                        .run_query_tracked(snapshot.clone(), &query.path, args.clone())
+                    let ran = runtime
+                        .run_query_tracked(
+                            snapshot.clone(),
+                            &query.path,
+                            args.clone(),
+                            query.journal.clone(),
+                        )
                         .await;
-                    query.registration = Some(self.registry.register(
-                        &run,
-                        reads,
-                        &self.listener,
-                        u64::from(query_id),
-                    ));
+                    let key = u64::from(query_id);
+                    query.registration =
+                        Some(self.registry.register(&run, ran.reads, &self.listener, key));
+                    let logged = ran.logged;
+                    // The journal this run recorded (its page's end) is kept for its
+                    // re-runs, and sent for the client's reconnects.
+                    if ran.journal.is_some() {
+                        query.journal = ran.journal;
+                    }
                     let answer = answer(&self.state, &query.path, Format::Encoded, logged.result);
                     let journal = query.journal.clone();
                     match split(answer) {

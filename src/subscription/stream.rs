@@ -44,6 +44,8 @@ struct State {
     registration: Option<Registration>,
     last: Option<std::result::Result<Value, String>>,
     started: bool,
+    /// The pagination journal of the last run.
+    journal: Option<String>,
 }
 
 impl<T: DeserializeOwned> Subscription<T> {
@@ -60,6 +62,7 @@ impl<T: DeserializeOwned> Subscription<T> {
             registration: None,
             last: None,
             started: false,
+            journal: None,
         };
         let inner = futures::stream::unfold(state, |mut state| async move {
             loop {
@@ -106,13 +109,14 @@ async fn run_once(state: &mut State, args: Value) -> Result<Value> {
     let registry = state.runtime.subscriptions().await;
     let run = registry.start_run();
     let snapshot = state.runtime.retain_snapshot().await?;
-    let (logged, reads) = state
+    let ran = state
         .runtime
-        .run_query_tracked(snapshot, state.path, args)
+        .run_query_tracked(snapshot, state.path, args, state.journal.take())
         .await;
+    state.journal = ran.journal;
     // Replaces (and so drops) the previous registration.
-    state.registration = Some(registry.register(&run, reads, &state.listener, 0));
-    logged.result
+    state.registration = Some(registry.register(&run, ran.reads, &state.listener, 0));
+    ran.logged.result
 }
 
 impl<T: DeserializeOwned> Stream for Subscription<T> {

@@ -401,6 +401,7 @@ async fn all_pages(rt: &Runtime, owner: Option<&str>, desc: bool, size: usize) -
                     options: PaginationOptions {
                         cursor: cursor.clone(),
                         num_items: size,
+                        end_cursor: None,
                     },
                 },
             )
@@ -463,6 +464,7 @@ pub async fn paginate_under_concurrent_writes(rt: &Runtime) -> Result<()> {
                     options: PaginationOptions {
                         cursor: cursor.clone(),
                         num_items: 3,
+                        end_cursor: None,
                     },
                 },
             )

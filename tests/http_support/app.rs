@@ -239,3 +239,28 @@ pub async fn deep(_ctx: &QueryCtx<'_>, args: Num) -> Result<Value> {
     }
     Ok(v)
 }
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NotesPage {
+    pub pagination_opts: convoke::db::PaginationOptions,
+}
+
+/// One page of the notes' texts, newest first (what `usePaginatedQuery` subscribes).
+#[procedure(query)]
+pub async fn notes_page(
+    ctx: &QueryCtx<'_>,
+    args: NotesPage,
+) -> Result<convoke::db::PaginationResult<String>> {
+    let page = ctx
+        .db()
+        .query::<Note>()
+        .order(convoke::db::Order::Desc)
+        .paginate(args.pagination_opts)
+        .await?;
+    Ok(convoke::db::PaginationResult {
+        page: page.page.into_iter().map(|n| n.into_inner().text).collect(),
+        is_done: page.is_done,
+        continue_cursor: page.continue_cursor,
+    })
+}

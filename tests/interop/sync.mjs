@@ -373,6 +373,46 @@ await check("raw (13): a mutation re-sent on a new socket of the same session ru
   other.close();
 });
 
+await check("raw (15): a subscribed page keeps its boundary under inserts and across reconnects", async () => {
+  for (let i = 0; i < 5; i++) await http.mutation(api.app.add_note, { text: `page note ${i}` });
+  const page0 = { type: "Add", queryId: 0, udfPath: "app:notes_page", args: [{ paginationOpts: { numItems: 2, cursor: null, id: 1 } }] };
+  const s = raw();
+  await s.opened;
+  s.send(connect);
+  s.send({ type: "ModifyQuerySet", baseVersion: 0, newVersion: 1, modifications: [page0] });
+  const first = (await s.next((m) => m.type === "Transition")).modifications[0];
+  assert.equal(first.type, "QueryUpdated", JSON.stringify(first));
+  assert.deepEqual(first.value.page, ["page note 4", "page note 3"]);
+  assert.equal(first.value.isDone, false);
+  assert.equal(typeof first.journal, "string", "a paginated query has a journal");
+  // Page 1 from page 0's continueCursor.
+  const page1 = { type: "Add", queryId: 1, udfPath: "app:notes_page", args: [{ paginationOpts: { numItems: 2, cursor: first.value.continueCursor, id: 1 } }] };
+  s.send({ type: "ModifyQuerySet", baseVersion: 1, newVersion: 2, modifications: [page1] });
+  const second = (await s.next((m) => m.type === "Transition")).modifications[0];
+  assert.deepEqual(second.value.page, ["page note 2", "page note 1"]);
+  // A new note lands inside page 0 (newest first): page 0 grows, its end stays, page 1 is
+  // not re-sent.
+  await http.mutation(api.app.add_note, { text: "page note 5" });
+  const grown = await s.next((m) => m.type === "Transition" && m.modifications.length > 0);
+  assert.equal(grown.modifications.length, 1, JSON.stringify(grown.modifications));
+  assert.equal(grown.modifications[0].queryId, 0);
+  assert.deepEqual(grown.modifications[0].value.page, ["page note 5", "page note 4", "page note 3"]);
+  assert.equal(grown.modifications[0].value.continueCursor, first.value.continueCursor);
+  s.close();
+  // Reconnect: page 0 re-added with its journal keeps the same boundary.
+  const again = raw();
+  await again.opened;
+  again.send(connect);
+  again.send({ type: "ModifyQuerySet", baseVersion: 0, newVersion: 1, modifications: [{ ...page0, journal: grown.modifications[0].journal }] });
+  const back = (await again.next((m) => m.type === "Transition")).modifications[0];
+  assert.deepEqual(back.value.page, ["page note 5", "page note 4", "page note 3"]);
+  // Without the journal, a new subscription starts a fresh page of 2.
+  again.send({ type: "ModifyQuerySet", baseVersion: 1, newVersion: 2, modifications: [{ ...page0, queryId: 9 }] });
+  const fresh = (await again.next((m) => m.type === "Transition")).modifications[0];
+  assert.deepEqual(fresh.value.page, ["page note 5", "page note 4"]);
+  again.close();
+});
+
 await check("raw: GET /api/<not a version>/sync is refused with 400", async () => {
   const response = await fetch(url + "/api/latest/sync");
   assert.equal(response.status, 400);

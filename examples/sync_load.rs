@@ -1,0 +1,296 @@
+//! A bounded load test of subscriptions and the WebSocket sync protocol, on loopback.
+//!
+//! ```sh
+//! cargo run --release --example sync_load                 # the figures of docs/performance-sync.md
+//! cargo run --release --example sync_load -- 2000 20000   # sockets, idle subscriptions
+//! ```
+//!
+//! 1. Fan-out to distinct subscriptions: 1,000 `Runtime::subscribe` streams, each on its own
+//!    document; one mutation changes all 1,000 documents; the time from the mutation's
+//!    return (its commit) to each subscriber holding the new value, over 20 rounds.
+//! 2. Fan-out to sockets: N WebSocket clients (10,000 by default) speaking the sync
+//!    protocol, all subscribed to one query; one mutation changes its result; the time from
+//!    the commit to each socket's `Transition`, over 5 rounds.
+//! 3. The cost of unaffected subscriptions: the mean time of a mutation writing one
+//!    document, with no subscriptions and with M (100,000 by default) idle subscriptions
+//!    each reading another document by id, in the same run; and the memory (resident set)
+//!    per idle subscription.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use convoke::http::Server;
+use convoke::{Id, MutationCtx, QueryCtx, Result, Runtime, Table, procedure};
+use futures::{SinkExt, StreamExt};
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::Message;
+
+mod load {
+    use super::*;
+    use convoke::db::Patch;
+
+    convoke::module!(load);
+
+    #[derive(Debug, Clone, Serialize, Deserialize, Table)]
+    #[table(name = "cells")]
+    pub struct Cell {
+        pub n: i64,
+    }
+
+    #[derive(Debug, Clone, Serialize, Deserialize)]
+    pub struct GetCell {
+        pub id: Id<Cell>,
+    }
+
+    /// One cell's value.
+    #[procedure(query)]
+    pub async fn cell(ctx: &QueryCtx<'_>, args: GetCell) -> Result<i64> {
+        Ok(ctx.db().get(args.id).await?.map_or(-1, |c| c.n))
+    }
+
+    /// Inserts `count` cells at 0.
+    #[procedure(mutation)]
+    pub async fn insert_cells(ctx: &MutationCtx<'_>, count: usize) -> Result<Vec<Id<Cell>>> {
+        let mut ids = Vec::with_capacity(count);
+        for _ in 0..count {
+            ids.push(ctx.db().insert(&Cell { n: 0 }).await?);
+        }
+        Ok(ids)
+    }
+
+    /// Sets every listed cell to `n`.
+    #[procedure(mutation)]
+    pub async fn set_cells(ctx: &MutationCtx<'_>, args: (Vec<Id<Cell>>, i64)) -> Result<()> {
+        for id in args.0 {
+            ctx.db().patch(id, Patch::new().set("n", args.1)).await?;
+        }
+        Ok(())
+    }
+}
+
+use load::*;
+
+#[tokio::main]
+async fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
+    let mut args = std::env::args().skip(1);
+    let sockets: usize = args.next().map_or(Ok(10_000), |a| a.parse())?;
+    let idle: usize = args.next().map_or(Ok(100_000), |a| a.parse())?;
+
+    distinct_subscriptions(1_000, 20).await?;
+    sockets_on_one_query(sockets, 5).await?;
+    unaffected_subscriptions(idle).await?;
+    Ok(())
+}
+
+fn percentiles(label: &str, mut samples: Vec<Duration>) {
+    samples.sort();
+    let at = |q: f64| samples[((samples.len() as f64 - 1.0) * q).round() as usize];
+    println!(
+        "{label}: n={} p50={:.3} ms p99={:.3} ms max={:.3} ms",
+        samples.len(),
+        at(0.5).as_secs_f64() * 1e3,
+        at(0.99).as_secs_f64() * 1e3,
+        at(1.0).as_secs_f64() * 1e3
+    );
+}
+
+async fn distinct_subscriptions(count: usize, rounds: i64) -> Result<()> {
+    let rt = Runtime::in_memory()?;
+    let ids = rt.mutation(insert_cells, count).await?;
+    let (seen_tx, mut seen) = mpsc::unbounded_channel::<(i64, Instant)>();
+    for id in &ids {
+        let mut sub = rt.subscribe(cell, GetCell { id: *id });
+        let seen_tx = seen_tx.clone();
+        tokio::spawn(async move {
+            while let Some(Ok(n)) = sub.next().await {
+                let _ = seen_tx.send((n, Instant::now()));
+            }
+        });
+    }
+    // The first values.
+    for _ in 0..count {
+        seen.recv().await;
+    }
+    let mut latencies = Vec::new();
+    let mut lasts = Vec::new();
+    let started = Instant::now();
+    for round in 1..=rounds {
+        rt.mutation(set_cells, (ids.clone(), round)).await?;
+        let committed = Instant::now();
+        let mut last = Duration::ZERO;
+        for _ in 0..count {
+            let Some((n, at)) = seen.recv().await else {
+                break;
+            };
+            assert_eq!(n, round);
+            let latency = at.saturating_duration_since(committed);
+            last = last.max(latency);
+            latencies.push(latency);
+        }
+        lasts.push(last);
+    }
+    let cpu = started.elapsed();
+    println!(
+        "1. {count} subscriptions, each on its own document; one commit changes all of them ({rounds} rounds)"
+    );
+    percentiles("   commit -> each subscriber", latencies);
+    percentiles("   commit -> last subscriber", lasts);
+    println!(
+        "   wall time per invalidated subscription, mutation included: {:.2} µs",
+        cpu.as_secs_f64() * 1e6 / (count as f64 * rounds as f64)
+    );
+    Ok(())
+}
+
+async fn sockets_on_one_query(
+    count: usize,
+    rounds: i64,
+) -> std::result::Result<(), Box<dyn std::error::Error>> {
+    let rt = Runtime::in_memory()?;
+    let ids = rt.mutation(insert_cells, 1).await?;
+    let id = ids[0];
+    let server = Server::builder(rt.clone())
+        .build()
+        .await?
+        .spawn("127.0.0.1:0")
+        .await?;
+    let url = format!("ws://{}/api/1.48.0/sync", server.local_addr());
+    let (seen_tx, mut seen) = mpsc::unbounded_channel::<(i64, Instant)>();
+    let add = serde_json::json!({
+        "type": "ModifyQuerySet", "baseVersion": 0, "newVersion": 1,
+        "modifications": [{"type": "Add", "queryId": 0, "udfPath": "load:cell", "args": [{"id": id.to_string()}]}]
+    })
+    .to_string();
+    let connect = serde_json::json!({
+        "type": "Connect", "sessionId": "00000000-0000-4000-8000-000000000000",
+        "connectionCount": 0, "lastCloseReason": "InitialConnect"
+    })
+    .to_string();
+    let opened = Instant::now();
+    let mut clients = Vec::with_capacity(count);
+    for _ in 0..count {
+        let (mut ws, _) = tokio_tungstenite::connect_async(url.as_str()).await?;
+        ws.send(Message::text(connect.clone())).await?;
+        ws.send(Message::text(add.clone())).await?;
+        let seen_tx = seen_tx.clone();
+        clients.push(tokio::spawn(async move {
+            while let Some(Ok(message)) = ws.next().await {
+                let Message::Text(text) = message else {
+                    continue;
+                };
+                let json: serde_json::Value = match serde_json::from_str(text.as_str()) {
+                    Ok(json) => json,
+                    Err(_) => continue,
+                };
+                if json["type"] == "Transition"
+                    && let Some(value) = json["modifications"][0]["value"]["$integer"].as_str()
+                {
+                    use base64::Engine as _;
+                    let bytes = base64::engine::general_purpose::STANDARD
+                        .decode(value)
+                        .unwrap_or_default();
+                    let n = i64::from_le_bytes(bytes.try_into().unwrap_or([0; 8]));
+                    let _ = seen_tx.send((n, Instant::now()));
+                }
+            }
+        }));
+    }
+    for _ in 0..count {
+        seen.recv().await;
+    }
+    println!(
+        "2. {count} sockets subscribed to one query (connected and first results in {:.2} s)",
+        opened.elapsed().as_secs_f64()
+    );
+    let mut latencies = Vec::new();
+    let mut lasts = Vec::new();
+    for round in 1..=rounds {
+        rt.mutation(set_cells, (ids.clone(), round)).await?;
+        let committed = Instant::now();
+        let mut last = Duration::ZERO;
+        for _ in 0..count {
+            let Some((n, at)) = seen.recv().await else {
+                break;
+            };
+            assert_eq!(n, round);
+            let latency = at.saturating_duration_since(committed);
+            last = last.max(latency);
+            latencies.push(latency);
+        }
+        lasts.push(last);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    percentiles("   commit -> each socket", latencies);
+    percentiles("   commit -> last socket", lasts);
+    for client in clients {
+        client.abort();
+    }
+    server.shutdown().await?;
+    Ok(())
+}
+
+fn resident_bytes() -> Option<u64> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+    Some(pages * 4096)
+}
+
+async fn mean_write(rt: &Runtime, id: Id<Cell>, n: usize) -> Result<Duration> {
+    let started = Instant::now();
+    for i in 0..n {
+        rt.mutation(set_cells, (vec![id], i as i64)).await?;
+    }
+    Ok(started.elapsed() / n as u32)
+}
+
+async fn unaffected_subscriptions(count: usize) -> Result<()> {
+    let rt = Runtime::in_memory()?;
+    let target = rt.mutation(insert_cells, 1).await?[0];
+    let mut ids = Vec::with_capacity(count);
+    while ids.len() < count {
+        ids.extend(
+            rt.mutation(insert_cells, 1_000.min(count - ids.len()))
+                .await?,
+        );
+    }
+    // Subscriptions exist from here on (the registry is installed), none on `target`.
+    let warm = rt.subscribe(cell, GetCell { id: ids[0] });
+    drop(warm);
+    let writes = 5_000;
+    mean_write(&rt, target, 500).await?;
+    let none = mean_write(&rt, target, writes).await?;
+    let before = resident_bytes();
+    let mut subs = Vec::with_capacity(count);
+    for id in &ids {
+        let mut sub = rt.subscribe(cell, GetCell { id: *id });
+        sub.next().await;
+        subs.push(sub);
+    }
+    let after = resident_bytes();
+    let with = mean_write(&rt, target, writes).await?;
+    let again = {
+        let subs = Arc::new(subs);
+        let t = mean_write(&rt, target, writes).await?;
+        drop(subs);
+        t
+    };
+    let without_again = mean_write(&rt, target, writes).await?;
+    println!("3. a mutation writing one document ({writes} times each), same runtime");
+    println!(
+        "   no subscriptions: {:.2} µs; {count} unaffected subscriptions: {:.2} µs and {:.2} µs; none again: {:.2} µs; ratio {:.2}",
+        none.as_secs_f64() * 1e6,
+        with.as_secs_f64() * 1e6,
+        again.as_secs_f64() * 1e6,
+        without_again.as_secs_f64() * 1e6,
+        (with.as_secs_f64() + again.as_secs_f64())
+            / (none.as_secs_f64() + without_again.as_secs_f64())
+    );
+    if let (Some(before), Some(after)) = (before, after) {
+        println!(
+            "   memory per idle subscription (resident set): {:.0} bytes",
+            after.saturating_sub(before) as f64 / count as f64
+        );
+    }
+    Ok(())
+}
