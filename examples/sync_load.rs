@@ -16,7 +16,6 @@
 //!    each reading another document by id, in the same run; and the memory (resident set)
 //!    per idle subscription.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use convoke::http::Server;
@@ -269,12 +268,8 @@ async fn unaffected_subscriptions(count: usize) -> Result<()> {
     }
     let after = resident_bytes();
     let with = mean_write(&rt, target, writes).await?;
-    let again = {
-        let subs = Arc::new(subs);
-        let t = mean_write(&rt, target, writes).await?;
-        drop(subs);
-        t
-    };
+    let again = mean_write(&rt, target, writes).await?;
+    drop(subs);
     let without_again = mean_write(&rt, target, writes).await?;
     println!("3. a mutation writing one document ({writes} times each), same runtime");
     println!(

@@ -3,7 +3,8 @@
 use std::any::Any;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
+use std::time::Duration;
 
 use futures::FutureExt;
 
@@ -21,7 +22,7 @@ use crate::registry::{
     ErasedInvoke, ErasedMutationFn, ErasedQueryFn, ProcedureEntry, ProcedureInfo, Registry,
 };
 use crate::scheduling::{Scheduler, SchedulerConfig};
-use crate::store::{DocumentId, MemoryStore, ReadSet, Schema, Storage};
+use crate::store::{DocumentId, ForeignCommit, MemoryStore, ReadSet, Schema, Storage};
 use crate::subscription::{Subscription, Subscriptions};
 use crate::value::{self, Value};
 
@@ -93,7 +94,7 @@ struct RuntimeInner {
     lanes: Lanes,
     /// The subscriptions' registry, made (and installed in the database's commit hook) by
     /// the first subscription.
-    subscriptions: OnceLock<Arc<Subscriptions>>,
+    subscriptions: tokio::sync::OnceCell<Arc<Subscriptions>>,
 }
 
 /// The result of a call and the lines it logged: what [`Runtime::run_value_logged`]
@@ -227,7 +228,7 @@ impl RuntimeBuilder {
                 max_call_depth: self.max_call_depth,
                 max_mutation_attempts: self.max_mutation_attempts,
                 lanes: Lanes::new(self.contention),
-                subscriptions: OnceLock::new(),
+                subscriptions: tokio::sync::OnceCell::new(),
             }),
             identity: None,
             parent_job: None,
@@ -840,7 +841,33 @@ impl Runtime {
         let registry = self
             .inner
             .subscriptions
-            .get_or_init(|| Arc::new(Subscriptions::new(self.inner.db.schema.clone())))
+            .get_or_init(|| async {
+                let registry = Arc::new(Subscriptions::new(self.inner.db.schema.clone()));
+                // Commits of other processes sharing the store, if it has any. The engine
+                // says `Unknown` once it listens: wait for that (a bounded time), so that
+                // no subscription starts before commits can be heard.
+                if let Some(mut foreign) = self.inner.db.store.foreign_commits() {
+                    let _ = tokio::time::timeout(Duration::from_secs(5), foreign.recv()).await;
+                    let weak = Arc::downgrade(&registry);
+                    tokio::spawn(async move {
+                        loop {
+                            let commit = match foreign.recv().await {
+                                Ok(commit) => commit,
+                                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                                    ForeignCommit::Unknown
+                                }
+                                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                            };
+                            let Some(registry) = weak.upgrade() else {
+                                return;
+                            };
+                            registry.foreign_commit(&commit);
+                        }
+                    });
+                }
+                registry
+            })
+            .await
             .clone();
         let observer = registry.clone();
         self.inner

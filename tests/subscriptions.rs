@@ -298,3 +298,53 @@ async fn a_test_runtime_subscribes_too() {
         .unwrap();
     assert_eq!(next(&mut list).await.unwrap(), ["one"]);
 }
+
+/// Two runtimes on one PostgreSQL schema, each with its own store (connections, committer,
+/// subscriptions), as two processes would be: a commit through one reaches the other's
+/// subscriptions (commit notifications), a write to another table does not re-run them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commits_of_another_process_reach_subscriptions_on_postgres() {
+    let _serial = SERIAL.lock().await;
+    if !support::postgres::available("commits_of_another_process_reach_subscriptions_on_postgres") {
+        return;
+    }
+    let schema = support::postgres::DropSchema(support::postgres::fresh_schema("convoke_sub"));
+    let build = || {
+        Runtime::builder()
+            .storage(support::postgres::store(&schema.0))
+            .build()
+            .expect("a runtime")
+    };
+    let (here, there) = (build(), build());
+    let mut list = here.subscribe(tasks::in_list, "shared".to_owned());
+    assert!(next(&mut list).await.unwrap().is_empty());
+    for i in 0..5 {
+        there
+            .mutation(tasks::add, ("shared".into(), format!("from there {i}")))
+            .await
+            .unwrap();
+        let titles = next(&mut list).await.unwrap();
+        assert_eq!(titles.len(), i + 1, "{titles:?}");
+    }
+    // Another table: the subscription does not run again.
+    let runs = LIST_RUNS.load(Ordering::SeqCst);
+    there
+        .mutation(
+            support::things::insert,
+            support::thing("x", convoke::value::Value::Int64(1)),
+        )
+        .await
+        .unwrap();
+    quiet(&mut list).await;
+    assert_eq!(
+        LIST_RUNS.load(Ordering::SeqCst),
+        runs,
+        "a write to another table re-ran it"
+    );
+    // And this runtime's own commits still arrive once (not twice through the channel).
+    here.mutation(tasks::add, ("shared".into(), "from here".into()))
+        .await
+        .unwrap();
+    assert_eq!(next(&mut list).await.unwrap().len(), 6);
+    quiet(&mut list).await;
+}

@@ -53,6 +53,16 @@ pub use schema::{Schema, TableIndexes};
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub use sqlite::SqliteStore;
 
+/// A commit another process made to a store they share, as the engine learned of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ForeignCommit {
+    /// A commit that wrote documents of these tables.
+    Tables(Vec<String>),
+    /// Commits may have been missed (the engine lost its notifications for a while, or a
+    /// commit wrote too many tables to list): anything may have changed.
+    Unknown,
+}
+
 /// One write of a commit: the new version of a document, or `None` for a delete.
 pub type Write = (DocumentId, Option<Arc<Document>>);
 
@@ -297,6 +307,14 @@ pub trait Storage: Send + Sync + 'static {
     /// looks for due jobs it was not told about. `None` (the default): this process makes
     /// every commit, so the scheduler is woken by them and never polls.
     fn poll_interval(&self) -> Option<std::time::Duration> {
+        None
+    }
+
+    /// For a store other processes commit to: the commits they make, as they become known
+    /// (the runtime's subscriptions re-run the queries that read those tables). Called from
+    /// within a tokio runtime, which an engine may start a task on. `None` (the default):
+    /// this process makes every commit.
+    fn foreign_commits(&self) -> Option<tokio::sync::broadcast::Receiver<ForeignCommit>> {
         None
     }
 }

@@ -34,7 +34,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use tokio::sync::Notify;
 
 use crate::db::commit_hook::{CommitObserver, CommittedWrite};
-use crate::store::{DocumentId, ReadSet, Schema, TableIndexes};
+use crate::store::{DocumentId, ForeignCommit, ReadSet, Schema, TableIndexes};
 
 /// The registry of a runtime's subscriptions (see the module documentation).
 pub(crate) struct Subscriptions {
@@ -63,10 +63,34 @@ struct State {
     entries: HashMap<u64, Entry>,
     by_document: HashMap<DocumentId, HashSet<u64>>,
     by_table: HashMap<Arc<str>, HashSet<u64>>,
+    /// Every registration by the tables it read (by id or by range): for commits other
+    /// processes made, known by table only.
+    tables_read: HashMap<Arc<str>, HashSet<u64>>,
     /// The writes of commits reported while a run was in progress, by position.
-    log: VecDeque<(u64, Arc<[CommittedWrite]>)>,
+    log: VecDeque<(u64, LogEntry)>,
     /// The runs in progress: how many started at each position.
     runs: BTreeMap<u64, usize>,
+}
+
+/// A commit in the log: this process's, with its writes, or another process's.
+enum LogEntry {
+    Local(Arc<[CommittedWrite]>),
+    Foreign(ForeignCommit),
+}
+
+impl LogEntry {
+    fn affects(&self, reads: &ReadSet, indexes: &dyn Fn(&str) -> Arc<TableIndexes>) -> bool {
+        match self {
+            LogEntry::Local(writes) => writes
+                .iter()
+                .any(|w| reads.is_affected_by(&w.id, w.old.as_deref(), w.new.as_deref(), indexes)),
+            LogEntry::Foreign(ForeignCommit::Tables(tables)) => {
+                let read = tables_of(reads);
+                tables.iter().any(|t| read.contains(t.as_str()))
+            }
+            LogEntry::Foreign(_) => true,
+        }
+    }
 }
 
 struct Entry {
@@ -205,8 +229,7 @@ impl Subscriptions {
             .log
             .iter()
             .filter(|(position, _)| *position > run.position)
-            .flat_map(|(_, writes)| writes.iter())
-            .any(|w| reads.is_affected_by(&w.id, w.old.as_deref(), w.new.as_deref(), &indexes));
+            .any(|(_, entry)| entry.affects(&reads, &indexes));
         if stale {
             listener.mark(key);
             return Registration {
@@ -225,6 +248,9 @@ impl Subscriptions {
                 .entry(range.table.clone())
                 .or_default()
                 .insert(id);
+        }
+        for table in tables_of(&reads) {
+            state.tables_read.entry(table).or_default().insert(id);
         }
         state.entries.insert(
             id,
@@ -260,6 +286,14 @@ impl State {
                 }
             }
         }
+        for table in tables_of(&entry.reads) {
+            if let Some(ids) = self.tables_read.get_mut(&table) {
+                ids.remove(&id);
+                if ids.is_empty() {
+                    self.tables_read.remove(&table);
+                }
+            }
+        }
         Some(entry)
     }
 
@@ -275,6 +309,49 @@ impl State {
             }
         }
     }
+}
+
+impl Subscriptions {
+    /// A commit another process made (see [`Storage::foreign_commits`](crate::store::Storage::foreign_commits)):
+    /// every registration that read one of its tables is invalidated (all of them for
+    /// [`ForeignCommit::Unknown`]), and runs in progress will find their registration stale.
+    pub(crate) fn foreign_commit(&self, commit: &ForeignCommit) {
+        let mut state = self.lock();
+        state.reported += 1;
+        state.clock = now_nanos().max(state.clock + 1);
+        let hit: Vec<u64> = match commit {
+            ForeignCommit::Tables(tables) => {
+                let mut hit = HashSet::new();
+                for table in tables {
+                    if let Some(ids) = state.tables_read.get(table.as_str()) {
+                        hit.extend(ids.iter().copied());
+                    }
+                }
+                hit.into_iter().collect()
+            }
+            _ => state.entries.keys().copied().collect(),
+        };
+        for id in hit {
+            if let Some(entry) = state.remove(id) {
+                entry.listener.mark(entry.key);
+            }
+        }
+        if !state.runs.is_empty() {
+            let position = state.reported;
+            state
+                .log
+                .push_back((position, LogEntry::Foreign(commit.clone())));
+        }
+    }
+}
+
+/// The tables a read set read, each once.
+fn tables_of(reads: &ReadSet) -> HashSet<Arc<str>> {
+    reads
+        .documents()
+        .map(|id| Arc::<str>::from(id.table()))
+        .chain(reads.ranges().iter().map(|r| r.table.clone()))
+        .collect()
 }
 
 impl CommitObserver for Subscriptions {
@@ -323,7 +400,9 @@ impl CommitObserver for Subscriptions {
         }
         if !state.runs.is_empty() {
             let position = state.reported;
-            state.log.push_back((position, writes.into()));
+            state
+                .log
+                .push_back((position, LogEntry::Local(writes.into())));
         }
     }
 }

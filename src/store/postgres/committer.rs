@@ -5,10 +5,12 @@ use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
 use std::sync::{Arc, PoisonError};
 
 use deadpool_postgres::{Object, Pool};
+use tokio_postgres::Statement;
 use tokio_postgres::types::ToSql;
 
 use super::PostgresStore;
 use super::classify::{Phase, classify, is_connection_error, pool_error};
+use super::notify;
 use super::rows::{ReadRanges, WriteRows};
 use super::snapshot::{OpenTransaction, end_snapshot};
 use super::sql::Statements;
@@ -37,6 +39,11 @@ pub(super) struct QueuedCommit {
 }
 
 impl QueuedCommit {
+    /// The tables it writes.
+    fn tables(&self) -> impl Iterator<Item = &str> {
+        self.rows.tables()
+    }
+
     /// The arguments of `apply_commit`.
     pub(super) fn params(&self) -> [&(dyn ToSql + Sync); 21] {
         apply_params(&self.snapshot, &self.reads, &self.rows)
@@ -94,6 +101,9 @@ pub(super) struct Committer {
     pub(super) schema: String,
     /// Commits made by this process: every [`PRUNE_EVERY`]th also prunes the commit log.
     pub(super) commits: Arc<AtomicU64>,
+    /// The notification channel, and this store's id in its payloads (see [`notify`]).
+    pub(super) channel: String,
+    pub(super) origin: u64,
 }
 
 impl Committer {
@@ -140,8 +150,9 @@ impl Committer {
             connection.prepare_cached(&sql.apply_commit),
             connection.prepare_cached(&sql.prune_log),
             connection.prepare_cached(&sql.prune_keys),
+            connection.prepare_cached(notify::NOTIFY),
         );
-        let (lock, apply, prune_log, prune_keys) = match prepared {
+        let (lock, apply, prune_log, prune_keys, notify) = match prepared {
             Ok(statements) => statements,
             Err(e) => return reply(batch, &|c| classify(&e, &c.table, Phase::Begin)),
         };
@@ -151,15 +162,19 @@ impl Committer {
         // Each statement its own future, all polled together: a statement is sent when its
         // future is first polled, so awaiting one before creating the next would send the
         // second after `COMMIT`.
-        let pruning: Vec<_> = if prune {
-            vec![&prune_log, &prune_keys]
-        } else {
-            Vec::new()
-        };
+        // The other processes' subscriptions learn of the batch when it commits.
+        let payload = notify::payload(self.origin, batch.iter().flat_map(QueuedCommit::tables));
+        let notify_params: [&(dyn ToSql + Sync); 2] = [&self.channel, &payload];
+        let mut extra: Vec<(&Statement, &[&(dyn ToSql + Sync)])> = Vec::with_capacity(3);
+        if prune {
+            extra.push((&prune_log, &[]));
+            extra.push((&prune_keys, &[]));
+        }
+        extra.push((&notify, &notify_params));
         let pruning = join_in_order(
-            pruning
+            extra
                 .into_iter()
-                .map(|statement| connection.execute(statement, &[])),
+                .map(|(statement, params)| connection.execute(statement, params)),
         );
         // Sent in this order (`join5` and `join_in_order` poll every future, in order, at
         // each poll, and tokio-postgres sends a statement when first polled); PostgreSQL
@@ -348,13 +363,22 @@ impl PostgresStore {
                 .prepare_cached(&self.sql.apply_commit)
                 .await
                 .map_err(|e| classify(&e, &table, Phase::Begin))?;
+            let notify_statement = connection
+                .prepare_cached(notify::NOTIFY)
+                .await
+                .map_err(|e| classify(&e, &table, Phase::Begin))?;
             let params = apply_params(&snapshot, &reads, &rows);
-            let (applied, committed) = futures::future::join(
+            let payload = notify::payload(self.origin, rows.tables());
+            let channel = notify::channel(&self.config.schema);
+            let notify_params: [&(dyn ToSql + Sync); 2] = [&channel, &payload];
+            let (applied, notified, committed) = futures::future::join3(
                 connection.query_one(&statement, &params),
+                connection.execute(&notify_statement, &notify_params),
                 connection.batch_execute("COMMIT"),
             )
             .await;
             let conflict = applied
+                .and_then(|row| notified.map(|_| row))
                 .and_then(|row| committed.map(|()| row.get::<_, Option<String>>(0)))
                 .map_err(|e| classify(&e, &table, Phase::Commit))?;
             match conflict {
@@ -394,6 +418,8 @@ impl PostgresStore {
             sql: self.sql.clone(),
             schema: self.config.schema.clone(),
             commits: self.commits.clone(),
+            channel: notify::channel(&self.config.schema),
+            origin: self.origin,
         };
         runtime.spawn(context.run(commits));
         let sent = queue.send(commit).is_ok();

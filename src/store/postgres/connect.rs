@@ -131,4 +131,42 @@ impl Connector {
             }
         }
     }
+
+    /// A connection of its own that listens: every notification it receives goes to
+    /// `notified`. The task ends when the connection does.
+    pub(super) async fn connect_listening(
+        &self,
+        pg_config: &tokio_postgres::Config,
+        notified: impl Fn(tokio_postgres::Notification) + Send + 'static,
+    ) -> Result<(tokio_postgres::Client, tokio::task::JoinHandle<()>), StoreError> {
+        let fail = |e: tokio_postgres::Error| classify(&e, "", Phase::Begin);
+        match self {
+            Connector::Plain => {
+                let (client, connection) = pg_config.connect(NoTls).await.map_err(fail)?;
+                Ok((client, tokio::spawn(forward(connection, notified))))
+            }
+            #[cfg(feature = "tls")]
+            Connector::Tls(tls) => {
+                let (client, connection) = pg_config.connect(tls.clone()).await.map_err(fail)?;
+                Ok((client, tokio::spawn(forward(connection, notified))))
+            }
+        }
+    }
+}
+
+/// Drives `connection`, handing its notifications to `notified`.
+async fn forward<S, T>(
+    mut connection: tokio_postgres::Connection<S, T>,
+    notified: impl Fn(tokio_postgres::Notification),
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    loop {
+        match std::future::poll_fn(|cx| connection.poll_message(cx)).await {
+            Some(Ok(tokio_postgres::AsyncMessage::Notification(n))) => notified(n),
+            Some(Ok(_)) => {}
+            Some(Err(_)) | None => return,
+        }
+    }
 }

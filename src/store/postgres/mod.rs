@@ -46,6 +46,7 @@ mod config;
 mod connect;
 mod key;
 mod migrate;
+mod notify;
 mod rows;
 mod snapshot;
 mod sql;
@@ -104,6 +105,11 @@ pub struct PostgresStore {
     /// This process's runner id, and the connection holding its advisory lock (which
     /// PostgreSQL releases when the connection ends: the process is then known gone).
     runner: tokio::sync::Mutex<Option<(i64, tokio_postgres::Client)>>,
+    /// This store's id in commit notifications (see [`notify`]), to tell its own apart.
+    origin: u64,
+    /// Other stores' commits, from the listening task (started by the first receiver).
+    foreign: tokio::sync::broadcast::Sender<super::ForeignCommit>,
+    listening: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl fmt::Debug for PostgresStore {
@@ -177,6 +183,9 @@ impl PostgresStore {
             commits: Arc::new(AtomicU64::new(0)),
             committer: Mutex::new(None),
             runner: tokio::sync::Mutex::new(None),
+            origin: store_origin(),
+            foreign: tokio::sync::broadcast::channel(1024).0,
+            listening: Arc::new(std::sync::atomic::AtomicBool::new(false)),
         })
     }
 
@@ -510,7 +519,46 @@ impl Storage for PostgresStore {
         StoreFuture::boxed(self.runner_alive(runner))
     }
 
+    fn foreign_commits(&self) -> Option<tokio::sync::broadcast::Receiver<super::ForeignCommit>> {
+        let receiver = self.foreign.subscribe();
+        if !self
+            .listening
+            .swap(true, std::sync::atomic::Ordering::SeqCst)
+        {
+            match tokio::runtime::Handle::try_current() {
+                Ok(runtime) => {
+                    runtime.spawn(notify::listen(
+                        self.connector.clone(),
+                        self.pg_config.clone(),
+                        notify::channel(&self.config.schema),
+                        self.origin,
+                        self.foreign.clone(),
+                        self.listening.clone(),
+                    ));
+                }
+                Err(_) => {
+                    self.listening
+                        .store(false, std::sync::atomic::Ordering::SeqCst);
+                    return None;
+                }
+            }
+        }
+        Some(receiver)
+    }
+
     fn poll_interval(&self) -> Option<Duration> {
         Some(self.config.poll_interval)
     }
+}
+
+/// A number no other store (in this or another process) is likely to have: the clock's
+/// nanoseconds mixed with the process id and a counter.
+fn store_origin() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    let count = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    (nanos ^ (u64::from(std::process::id()) << 40))
+        .wrapping_add(count.wrapping_mul(0x9e37_79b9_7f4a_7c15))
 }

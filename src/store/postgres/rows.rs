@@ -105,6 +105,14 @@ pub(super) struct WriteRows {
 }
 
 impl WriteRows {
+    /// The tables of the documents written (updated, deleted or inserted).
+    pub(super) fn tables(&self) -> impl Iterator<Item = &str> {
+        self.written_tables
+            .iter()
+            .chain(&self.inserted.tables)
+            .map(String::as_str)
+    }
+
     pub(super) fn new(
         request: &CommitRequest,
         schema: &Schema,
