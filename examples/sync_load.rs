@@ -9,12 +9,15 @@
 //!    document; one mutation changes all 1,000 documents; the time from the mutation's
 //!    return (its commit) to each subscriber holding the new value, over 20 rounds.
 //! 2. Fan-out to sockets: N WebSocket clients (10,000 by default) speaking the sync
-//!    protocol, all subscribed to one query; one mutation changes its result; the time from
-//!    the commit to each socket's `Transition`, over 5 rounds.
+//!    protocol (in a child process: 10,000 sockets on each side would pass one process's
+//!    limit of open files), all subscribed to one query; one mutation changes its result;
+//!    the time from the commit to each socket's `Transition`, over 5 rounds.
 //! 3. The cost of unaffected subscriptions: the mean time of a mutation writing one
 //!    document, with no subscriptions and with M (100,000 by default) idle subscriptions
 //!    each reading another document by id, in the same run; and the memory (resident set)
 //!    per idle subscription.
+//! 4. Sockets that come and go: 10,000 cycles of connect, subscribe, first result, close;
+//!    the resident set after them beside after a warm-up of 500.
 
 use std::time::{Duration, Instant};
 
@@ -72,13 +75,21 @@ use load::*;
 
 #[tokio::main]
 async fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
-    let mut args = std::env::args().skip(1);
+    let mut args = std::env::args().skip(1).peekable();
+    if args.peek().map(String::as_str) == Some("--clients") {
+        let _ = args.next();
+        let url = args.next().ok_or("--clients <url> <count> <id>")?;
+        let count: usize = args.next().ok_or("--clients <url> <count> <id>")?.parse()?;
+        let id = args.next().ok_or("--clients <url> <count> <id>")?;
+        return clients(&url, count, &id).await;
+    }
     let sockets: usize = args.next().map_or(Ok(10_000), |a| a.parse())?;
     let idle: usize = args.next().map_or(Ok(100_000), |a| a.parse())?;
 
     distinct_subscriptions(1_000, 20).await?;
     sockets_on_one_query(sockets, 5).await?;
     unaffected_subscriptions(idle).await?;
+    connect_cycles(10_000).await?;
     Ok(())
 }
 
@@ -142,23 +153,72 @@ async fn distinct_subscriptions(count: usize, rounds: i64) -> Result<()> {
     Ok(())
 }
 
+/// The sockets run in a child process (this program with `--clients`): 10,000 sockets on
+/// each side would pass one process's limit of open files.
 async fn sockets_on_one_query(
     count: usize,
     rounds: i64,
 ) -> std::result::Result<(), Box<dyn std::error::Error>> {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
     let rt = Runtime::in_memory()?;
     let ids = rt.mutation(insert_cells, 1).await?;
-    let id = ids[0];
     let server = Server::builder(rt.clone())
         .build()
         .await?
         .spawn("127.0.0.1:0")
         .await?;
     let url = format!("ws://{}/api/1.48.0/sync", server.local_addr());
-    let (seen_tx, mut seen) = mpsc::unbounded_channel::<(i64, Instant)>();
+    let mut child = tokio::process::Command::new(std::env::current_exe()?)
+        .args(["--clients", &url, &count.to_string(), &ids[0].to_string()])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()?;
+    let mut to_child = child.stdin.take().ok_or("no stdin")?;
+    let mut from_child = tokio::io::BufReader::new(child.stdout.take().ok_or("no stdout")?).lines();
+    // "ready <seconds>" once every socket has its first result.
+    let ready = from_child
+        .next_line()
+        .await?
+        .ok_or("the client process ended")?;
+    println!("2. {count} sockets (another process) subscribed to one query ({ready})");
+    for round in 1..=rounds {
+        rt.mutation(set_cells, (ids.clone(), round)).await?;
+        let committed = now_nanos();
+        to_child
+            .write_all(format!("{round} {committed}\n").as_bytes())
+            .await?;
+        let line = from_child
+            .next_line()
+            .await?
+            .ok_or("the client process ended")?;
+        println!("   round {round}: commit -> socket {line}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    drop(to_child);
+    child.wait().await?;
+    server.shutdown().await?;
+    Ok(())
+}
+
+fn now_nanos() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos())
+}
+
+/// The client process: `count` sockets subscribed to `load:cell` of `id`; for each line
+/// `<round> <commit ns>` on stdin, waits until every socket has the round's value and
+/// prints the latencies from the commit.
+async fn clients(
+    url: &str,
+    count: usize,
+    id: &str,
+) -> std::result::Result<(), Box<dyn std::error::Error>> {
+    use tokio::io::AsyncBufReadExt;
+    let (seen_tx, mut seen) = mpsc::unbounded_channel::<(i64, u128)>();
     let add = serde_json::json!({
         "type": "ModifyQuerySet", "baseVersion": 0, "newVersion": 1,
-        "modifications": [{"type": "Add", "queryId": 0, "udfPath": "load:cell", "args": [{"id": id.to_string()}]}]
+        "modifications": [{"type": "Add", "queryId": 0, "udfPath": "load:cell", "args": [{"id": id}]}]
     })
     .to_string();
     let connect = serde_json::json!({
@@ -167,20 +227,18 @@ async fn sockets_on_one_query(
     })
     .to_string();
     let opened = Instant::now();
-    let mut clients = Vec::with_capacity(count);
     for _ in 0..count {
-        let (mut ws, _) = tokio_tungstenite::connect_async(url.as_str()).await?;
+        let (mut ws, _) = tokio_tungstenite::connect_async(url).await?;
         ws.send(Message::text(connect.clone())).await?;
         ws.send(Message::text(add.clone())).await?;
         let seen_tx = seen_tx.clone();
-        clients.push(tokio::spawn(async move {
+        tokio::spawn(async move {
             while let Some(Ok(message)) = ws.next().await {
                 let Message::Text(text) = message else {
                     continue;
                 };
-                let json: serde_json::Value = match serde_json::from_str(text.as_str()) {
-                    Ok(json) => json,
-                    Err(_) => continue,
+                let Ok(json) = serde_json::from_str::<serde_json::Value>(text.as_str()) else {
+                    continue;
                 };
                 if json["type"] == "Transition"
                     && let Some(value) = json["modifications"][0]["value"]["$integer"].as_str()
@@ -190,42 +248,39 @@ async fn sockets_on_one_query(
                         .decode(value)
                         .unwrap_or_default();
                     let n = i64::from_le_bytes(bytes.try_into().unwrap_or([0; 8]));
-                    let _ = seen_tx.send((n, Instant::now()));
+                    let _ = seen_tx.send((n, now_nanos()));
                 }
             }
-        }));
+        });
     }
     for _ in 0..count {
         seen.recv().await;
     }
     println!(
-        "2. {count} sockets subscribed to one query (connected and first results in {:.2} s)",
+        "connected and first results in {:.2} s",
         opened.elapsed().as_secs_f64()
     );
-    let mut latencies = Vec::new();
-    let mut lasts = Vec::new();
-    for round in 1..=rounds {
-        rt.mutation(set_cells, (ids.clone(), round)).await?;
-        let committed = Instant::now();
-        let mut last = Duration::ZERO;
-        for _ in 0..count {
-            let Some((n, at)) = seen.recv().await else {
-                break;
-            };
-            assert_eq!(n, round);
-            let latency = at.saturating_duration_since(committed);
-            last = last.max(latency);
-            latencies.push(latency);
+    let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
+    while let Some(line) = lines.next_line().await? {
+        let mut parts = line.split_whitespace();
+        let round: i64 = parts.next().ok_or("no round")?.parse()?;
+        let committed: u128 = parts.next().ok_or("no time")?.parse()?;
+        let mut latencies = Vec::with_capacity(count);
+        while latencies.len() < count {
+            let (n, at) = seen.recv().await.ok_or("sockets closed")?;
+            if n == round {
+                latencies.push(Duration::from_nanos(at.saturating_sub(committed) as u64));
+            }
         }
-        lasts.push(last);
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        latencies.sort();
+        let at = |q: f64| latencies[((latencies.len() as f64 - 1.0) * q).round() as usize];
+        println!(
+            "p50={:.3} ms p99={:.3} ms last={:.3} ms",
+            at(0.5).as_secs_f64() * 1e3,
+            at(0.99).as_secs_f64() * 1e3,
+            at(1.0).as_secs_f64() * 1e3
+        );
     }
-    percentiles("   commit -> each socket", latencies);
-    percentiles("   commit -> last socket", lasts);
-    for client in clients {
-        client.abort();
-    }
-    server.shutdown().await?;
     Ok(())
 }
 
@@ -287,5 +342,66 @@ async fn unaffected_subscriptions(count: usize) -> Result<()> {
             after.saturating_sub(before) as f64 / count as f64
         );
     }
+    Ok(())
+}
+
+async fn connect_cycles(cycles: usize) -> std::result::Result<(), Box<dyn std::error::Error>> {
+    let rt = Runtime::in_memory()?;
+    let id = rt.mutation(insert_cells, 1).await?[0];
+    let server = Server::builder(rt.clone())
+        .build()
+        .await?
+        .spawn("127.0.0.1:0")
+        .await?;
+    let url = format!("ws://{}/api/1.48.0/sync", server.local_addr());
+    let add = serde_json::json!({
+        "type": "ModifyQuerySet", "baseVersion": 0, "newVersion": 1,
+        "modifications": [{"type": "Add", "queryId": 0, "udfPath": "load:cell", "args": [{"id": id.to_string()}]}]
+    })
+    .to_string();
+    let connect = serde_json::json!({
+        "type": "Connect", "sessionId": "00000000-0000-4000-8000-000000000001",
+        "connectionCount": 0, "lastCloseReason": "InitialConnect"
+    })
+    .to_string();
+    let cycle = || async {
+        let (mut ws, _) = tokio_tungstenite::connect_async(url.as_str()).await?;
+        ws.send(Message::text(connect.clone())).await?;
+        ws.send(Message::text(add.clone())).await?;
+        while let Some(message) = ws.next().await {
+            if let Message::Text(text) = message?
+                && text.as_str().contains("\"Transition\"")
+            {
+                break;
+            }
+        }
+        ws.close(None).await?;
+        Ok::<(), Box<dyn std::error::Error>>(())
+    };
+    for _ in 0..500 {
+        cycle().await?;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let before = resident_bytes();
+    let started = Instant::now();
+    for _ in 0..cycles {
+        cycle().await?;
+    }
+    let took = started.elapsed();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let after = resident_bytes();
+    println!(
+        "4. {cycles} connect/subscribe/close cycles in {:.2} s",
+        took.as_secs_f64()
+    );
+    if let (Some(before), Some(after)) = (before, after) {
+        println!(
+            "   resident set after the warm-up: {:.1} MiB; after the cycles: {:.1} MiB (delta {:+.1} MiB)",
+            before as f64 / 1048576.0,
+            after as f64 / 1048576.0,
+            (after as f64 - before as f64) / 1048576.0
+        );
+    }
+    server.shutdown().await?;
     Ok(())
 }

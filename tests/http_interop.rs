@@ -49,15 +49,25 @@ async fn run_script(script: &str) {
     );
 
     let snapshot_retention = Duration::from_secs(2);
-    let server = spawn_with(|b| b.auth(auth_config()).snapshot_retention(snapshot_retention)).await;
+    let server = spawn_with(|b| {
+        b.auth(auth_config())
+            .snapshot_retention(snapshot_retention)
+            .sync(convoke::http::SyncConfig::default().ping_interval(Duration::from_millis(500)))
+    })
+    .await;
     let mut expired = claims("ada");
     expired["exp"] = json!(now() - 60);
+    // Valid now and for 3 s more (the test config has no leeway): a session holding it
+    // must end with AuthError when it expires.
+    let mut short = claims("ada");
+    short["exp"] = json!(now() + 3);
     let mut child = Command::new(&node)
         .arg(dir.join(script))
         .current_dir(&dir)
         .env("CONVOKE_URL", server.url())
         .env("CONVOKE_TOKEN", token("ada"))
         .env("CONVOKE_BAD_TOKEN", rs256("rsa1", &expired))
+        .env("CONVOKE_SHORT_TOKEN", rs256("rsa1", &short))
         .env(
             "CONVOKE_SNAPSHOT_MS",
             snapshot_retention.as_millis().to_string(),

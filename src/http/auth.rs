@@ -364,6 +364,11 @@ impl Authenticator {
         self.verify(token).await.map(Some)
     }
 
+    /// The clock skew allowed on `exp` and `nbf`.
+    pub(crate) fn leeway(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.leeway)
+    }
+
     /// Verifies a token and builds the identity from its claims.
     pub(crate) async fn verify(&self, token: &str) -> Result<UserIdentity, AuthError> {
         if self.providers.is_empty() {

@@ -28,7 +28,7 @@ use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use futures::{SinkExt, StreamExt};
+use futures::{FutureExt, SinkExt, StreamExt};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
@@ -47,6 +47,9 @@ use crate::wire::sync::{
 };
 
 type Shared = Arc<AppState>;
+
+/// How many frames already received a session handles before it runs a round.
+const MAX_FRAMES_PER_ROUND: usize = 64;
 
 /// The first npm client version that understands `TransitionChunk` (as Convex).
 const MIN_VERSION_FOR_CHUNKS: (u64, u64) = (1, 28);
@@ -284,16 +287,7 @@ impl Session {
                 Instant::now() + left
             });
             let step = tokio::select! {
-                frame = stream.next() => match frame {
-                    None | Some(Ok(Message::Close(_))) => Err(End::Gone),
-                    Some(Ok(Message::Text(frame))) => self.handle(frame.as_str()).await,
-                    Some(Ok(Message::Binary(_))) => Err(End::Fatal(
-                        "binary frames are not part of the sync protocol: send JSON text".to_owned(),
-                    )),
-                    // Answered by the WebSocket layer.
-                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => Ok(()),
-                    Some(Err(e)) => Err(frame_error(&e)),
-                },
+                frame = stream.next() => self.frame(frame).await,
                 () = self.listener.invalidated() => {
                     for key in self.listener.take() {
                         if let Some(query) = u32::try_from(key).ok().and_then(|id| self.queries.get_mut(&id)) {
@@ -316,6 +310,30 @@ impl Session {
             if let Err(end) = step {
                 return end;
             }
+            // Frames already received are handled before the next round, so that one round
+            // answers them all: after a reconnect, `Authenticate` and the query set it is
+            // followed by get one transition, with every result (not an auth-only one).
+            for _ in 0..MAX_FRAMES_PER_ROUND {
+                let Some(frame) = stream.next().now_or_never() else {
+                    break;
+                };
+                if let Err(end) = self.frame(frame).await {
+                    return end;
+                }
+            }
+        }
+    }
+
+    async fn frame(&mut self, frame: Option<Result<Message, axum::Error>>) -> Result<(), End> {
+        match frame {
+            None | Some(Ok(Message::Close(_))) => Err(End::Gone),
+            Some(Ok(Message::Text(frame))) => self.handle(frame.as_str()).await,
+            Some(Ok(Message::Binary(_))) => Err(End::Fatal(
+                "binary frames are not part of the sync protocol: send JSON text".to_owned(),
+            )),
+            // Answered by the WebSocket layer.
+            Some(Ok(Message::Ping(_) | Message::Pong(_))) => Ok(()),
+            Some(Err(e)) => Err(frame_error(&e)),
         }
     }
 
@@ -493,9 +511,11 @@ impl Session {
             AuthToken::User { value } => match self.state.auth.verify(&value).await {
                 Ok(identity) => {
                     self.expires = match identity.claim("exp") {
-                        Some(Value::Float64(exp)) if exp.is_finite() && *exp >= 0.0 => {
-                            Some(UNIX_EPOCH + Duration::from_secs_f64(*exp))
-                        }
+                        // With the verifier's leeway: the token stays good as long as it
+                        // would verify.
+                        Some(Value::Float64(exp)) if exp.is_finite() && *exp >= 0.0 => Some(
+                            UNIX_EPOCH + Duration::from_secs_f64(*exp) + self.state.auth.leeway(),
+                        ),
                         _ => None,
                     };
                     self.identity = Some(identity);
