@@ -227,6 +227,7 @@ impl ServerBuilder {
             transformer: config.transformer,
             snapshots: snapshots::Snapshots::start(config.snapshot_retention, config.max_snapshots),
             sync: config.sync,
+            cache: Arc::default(),
         });
         Ok(Server {
             router: routes::router(state),

@@ -41,6 +41,8 @@ pub(crate) struct AppState {
     pub(crate) transformer: Transformer,
     pub(crate) snapshots: Arc<Snapshots>,
     pub(crate) sync: SyncConfig,
+    /// Results shared by identical subscriptions of the sync protocol.
+    pub(crate) cache: Arc<super::sync::QueryCache>,
 }
 
 type Shared = Arc<AppState>;

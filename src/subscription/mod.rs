@@ -101,10 +101,16 @@ struct Entry {
 
 /// Told which of its registrations were invalidated: the owner of a set of subscriptions
 /// (one socket, one [`Subscription`](crate::Subscription) stream).
+///
+/// A *forwarding* listener ([`Listener::forwarding`]) stands for a result several owners
+/// share: it remembers that it was invalidated ([`Listener::is_stale`]) and passes each
+/// invalidation on to the listeners it forwards to.
 #[derive(Debug, Default)]
 pub(crate) struct Listener {
     notify: Notify,
     dirty: Mutex<HashSet<u64>>,
+    stale: std::sync::atomic::AtomicBool,
+    forwards: Mutex<Vec<(std::sync::Weak<Listener>, u64)>>,
 }
 
 impl Listener {
@@ -113,8 +119,55 @@ impl Listener {
         Arc::default()
     }
 
+    /// A listener that passes invalidations on (see [`Listener::forward_to`]).
+    #[cfg_attr(not(feature = "http"), allow(dead_code))] // shared results of the sync protocol
+    pub(crate) fn forwarding() -> Arc<Listener> {
+        Arc::default()
+    }
+
+    /// From now on, an invalidation of this listener marks `key` on `to` too.
+    #[cfg_attr(not(feature = "http"), allow(dead_code))]
+    pub(crate) fn forward_to(&self, to: &Arc<Listener>, key: u64) {
+        let mut forwards = self.forwards.lock().unwrap_or_else(PoisonError::into_inner);
+        forwards.retain(|(l, _)| l.strong_count() > 0);
+        forwards.push((Arc::downgrade(to), key));
+    }
+
+    /// Stops forwarding to `to`'s `key`; how many forwards are left.
+    #[cfg_attr(not(feature = "http"), allow(dead_code))]
+    pub(crate) fn stop_forwarding(&self, to: &Arc<Listener>, key: u64) -> usize {
+        let mut forwards = self.forwards.lock().unwrap_or_else(PoisonError::into_inner);
+        forwards.retain(|(l, k)| {
+            l.strong_count() > 0 && !(*k == key && std::ptr::eq(l.as_ptr(), Arc::as_ptr(to)))
+        });
+        forwards.len()
+    }
+
+    /// Whether this listener was invalidated since [`Listener::refresh`].
+    #[cfg_attr(not(feature = "http"), allow(dead_code))]
+    pub(crate) fn is_stale(&self) -> bool {
+        self.stale.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Clears [`Listener::is_stale`]: call before computing a new result.
+    #[cfg_attr(not(feature = "http"), allow(dead_code))]
+    pub(crate) fn refresh(&self) {
+        self.stale.store(false, std::sync::atomic::Ordering::SeqCst);
+    }
+
     /// Marks the registration `key` invalidated.
     pub(crate) fn mark(&self, key: u64) {
+        self.stale.store(true, std::sync::atomic::Ordering::SeqCst);
+        let forwards: Vec<_> = self
+            .forwards
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        for (to, key) in forwards {
+            if let Some(to) = to.upgrade() {
+                to.mark(key);
+            }
+        }
         self.dirty
             .lock()
             .unwrap_or_else(PoisonError::into_inner)

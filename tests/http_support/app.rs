@@ -264,3 +264,20 @@ pub async fn notes_page(
         continue_cursor: page.continue_cursor,
     })
 }
+
+/// How many times `counted_notes` ran.
+static COUNTED_RUNS: AtomicUsize = AtomicUsize::new(0);
+
+/// The notes' texts, counting its runs (`counted_runs`).
+#[procedure(query)]
+pub async fn counted_notes(ctx: &QueryCtx<'_>) -> Result<Vec<String>> {
+    COUNTED_RUNS.fetch_add(1, Ordering::SeqCst);
+    let notes = ctx.db().query::<Note>().collect().await?;
+    Ok(notes.into_iter().map(|n| n.into_inner().text).collect())
+}
+
+/// How many times `counted_notes` ran.
+#[procedure(query)]
+pub async fn counted_runs(_ctx: &QueryCtx<'_>) -> Result<i64> {
+    Ok(COUNTED_RUNS.load(Ordering::SeqCst) as i64)
+}

@@ -465,6 +465,24 @@ await check("raw (15): a subscribed page keeps its boundary under inserts and ac
   again.close();
 });
 
+await check("raw: identical subscriptions on several sockets share one run per commit", async () => {
+  const sockets = [raw(), raw(), raw()];
+  for (const s of sockets) {
+    await s.opened;
+    s.send(connect);
+    s.send({ type: "ModifyQuerySet", baseVersion: 0, newVersion: 1, modifications: [{ type: "Add", queryId: 5, udfPath: "app:counted_notes", args: [{}] }] });
+    await s.next((m) => m.type === "Transition" && m.modifications.length === 1);
+  }
+  const before = await http.query(api.app.counted_runs, {});
+  await http.mutation(api.app.add_note, { text: "shared run" });
+  for (const s of sockets) {
+    await s.next((m) => m.type === "Transition" && m.modifications[0]?.value?.includes("shared run"));
+  }
+  const after = await http.query(api.app.counted_runs, {});
+  assert.equal(after - before, 1n, `ran ${after - before} times for 3 sockets`);
+  for (const s of sockets) s.close();
+});
+
 await check("raw: GET /api/<not a version>/sync is refused with 400", async () => {
   const response = await fetch(url + "/api/latest/sync");
   assert.equal(response.status, 400);

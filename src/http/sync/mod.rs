@@ -33,12 +33,16 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
+mod cache;
+
+pub(crate) use cache::QueryCache;
+
 use super::error::ApiError;
 use super::routes::{Answer, AppState, answer};
 use crate::ctx::UserIdentity;
 use crate::procedure::{ProcedureKind, Visibility};
 use crate::runtime::Runtime;
-use crate::subscription::{Listener, Registration, Subscriptions};
+use crate::subscription::{Listener, Subscriptions};
 use crate::value::Value;
 use crate::wire::call::{self as wire, Format};
 use crate::wire::sync::{
@@ -201,8 +205,11 @@ struct Query {
     /// The arguments, or why the query cannot run (unknown, not a query, bad arguments):
     /// then it fails without running.
     args: Result<Value, String>,
+    /// The journal the client gave (`Add`) and the latest one its runs recorded.
+    first_journal: Option<String>,
     journal: Option<String>,
-    registration: Option<Registration>,
+    /// Its share of the result that identical subscriptions share (for its identity).
+    share: Option<cache::Share>,
     /// Whether it must run (again) in the next round.
     stale: bool,
     /// The last modification sent for it, to send only changes.
@@ -432,8 +439,9 @@ impl Session {
                         Query {
                             path,
                             args,
+                            first_journal: add.journal.clone(),
                             journal: add.journal,
-                            registration: None,
+                            share: None,
                             stale: true,
                             last: None,
                         },
@@ -534,6 +542,8 @@ impl Session {
         }
         self.identity_version += 1;
         for query in self.queries.values_mut() {
+            // Shared with the subscriptions of the new identity from now on.
+            query.share = None;
             query.stale = true;
         }
         self.update = true;
@@ -687,42 +697,81 @@ impl Session {
                     error_data: None,
                 },
                 Ok(args) => {
-                    let ran = runtime
-                        .run_query_tracked(
-                            snapshot.clone(),
-                            &query.path,
-                            args.clone(),
-                            query.journal.clone(),
-                        )
-                        .await;
-                    let key = u64::from(query_id);
-                    query.registration =
-                        Some(self.registry.register(&run, ran.reads, &self.listener, key));
-                    let logged = ran.logged;
-                    // The journal this run recorded (its page's end) is kept for its
-                    // re-runs, and sent for the client's reconnects.
-                    if ran.journal.is_some() {
-                        query.journal = ran.journal;
-                    }
-                    let answer = answer(&self.state, &query.path, Format::Encoded, logged.result);
+                    let share = query.share.get_or_insert_with(|| {
+                        let key = cache::CacheKey {
+                            path: query.path.clone(),
+                            args: crate::value::to_convex_json(args).to_string(),
+                            identity: self
+                                .identity
+                                .as_ref()
+                                .map(|i| i.token_identifier().to_owned()),
+                            journal: query.first_journal.clone(),
+                        };
+                        self.state
+                            .cache
+                            .join(key, &self.listener, u64::from(query_id))
+                    });
+                    let outcome = {
+                        let cached = &share.cached;
+                        let mut slot = cached.state.lock().await;
+                        match &*slot {
+                            Some((outcome, _)) if !cached.listener.is_stale() => outcome.clone(),
+                            last => {
+                                // This socket runs it for every socket that shares it.
+                                let journal = last.as_ref().map_or_else(
+                                    || query.first_journal.clone(),
+                                    |(outcome, _)| outcome.journal.clone(),
+                                );
+                                cached.listener.refresh();
+                                let ran = runtime
+                                    .run_query_tracked(
+                                        snapshot.clone(),
+                                        &query.path,
+                                        args.clone(),
+                                        journal.clone(),
+                                    )
+                                    .await;
+                                let registration =
+                                    self.registry.register(&run, ran.reads, &cached.listener, 0);
+                                let logged = ran.logged;
+                                let outcome = Arc::new(cache::Outcome {
+                                    answer: split(answer(
+                                        &self.state,
+                                        &query.path,
+                                        Format::Encoded,
+                                        logged.result,
+                                    )),
+                                    log_lines: logged.log_lines,
+                                    // The journal this run recorded (its page's end) is kept
+                                    // for its re-runs, and sent for the client's reconnects.
+                                    journal: ran.journal.or(journal),
+                                });
+                                *slot = Some((outcome.clone(), registration));
+                                outcome
+                            }
+                        }
+                    };
+                    query.journal = outcome.journal.clone();
                     let journal = query.journal.clone();
-                    match split(answer) {
-                        (true, value, _) => StateModification::QueryUpdated {
+                    let (success, value, error_data) = outcome.answer.clone();
+                    if success {
+                        StateModification::QueryUpdated {
                             query_id,
                             value,
-                            log_lines: logged.log_lines,
+                            log_lines: outcome.log_lines.clone(),
                             journal,
-                        },
-                        (false, message, error_data) => StateModification::QueryFailed {
+                        }
+                    } else {
+                        StateModification::QueryFailed {
                             query_id,
-                            error_message: match message {
+                            error_message: match value {
                                 serde_json::Value::String(m) => m,
                                 other => other.to_string(),
                             },
-                            log_lines: logged.log_lines,
+                            log_lines: outcome.log_lines.clone(),
                             journal,
                             error_data,
-                        },
+                        }
                     }
                 }
             };
