@@ -103,13 +103,14 @@ struct Entry {
 /// (one socket, one [`Subscription`](crate::Subscription) stream).
 ///
 /// A *forwarding* listener ([`Listener::forwarding`]) stands for a result several owners
-/// share: it remembers that it was invalidated ([`Listener::is_stale`]) and passes each
-/// invalidation on to the listeners it forwards to.
+/// share: it counts its invalidations ([`Listener::generation`]: a result computed from a
+/// run that started at generation `g` is current while the generation is still `g`) and
+/// passes each invalidation on to the listeners it forwards to.
 #[derive(Debug, Default)]
 pub(crate) struct Listener {
     notify: Notify,
     dirty: Mutex<HashSet<u64>>,
-    stale: std::sync::atomic::AtomicBool,
+    generation: std::sync::atomic::AtomicU64,
     forwards: Mutex<Vec<(std::sync::Weak<Listener>, u64)>>,
 }
 
@@ -143,21 +144,16 @@ impl Listener {
         forwards.len()
     }
 
-    /// Whether this listener was invalidated since [`Listener::refresh`].
+    /// How many times this listener was invalidated.
     #[cfg_attr(not(feature = "http"), allow(dead_code))]
-    pub(crate) fn is_stale(&self) -> bool {
-        self.stale.load(std::sync::atomic::Ordering::SeqCst)
-    }
-
-    /// Clears [`Listener::is_stale`]: call before computing a new result.
-    #[cfg_attr(not(feature = "http"), allow(dead_code))]
-    pub(crate) fn refresh(&self) {
-        self.stale.store(false, std::sync::atomic::Ordering::SeqCst);
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Marks the registration `key` invalidated.
     pub(crate) fn mark(&self, key: u64) {
-        self.stale.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let forwards: Vec<_> = self
             .forwards
             .lock()
@@ -192,16 +188,6 @@ impl Listener {
 pub(crate) struct Run {
     registry: Arc<Subscriptions>,
     position: u64,
-    #[cfg_attr(not(feature = "http"), allow(dead_code))] // the sync protocol's timestamps
-    ts: u64,
-}
-
-impl Run {
-    /// The sync clock when the run started: its results show every commit reported by then.
-    #[cfg_attr(not(feature = "http"), allow(dead_code))] // the sync protocol's timestamps
-    pub(crate) fn ts(&self) -> u64 {
-        self.ts
-    }
 }
 
 impl Drop for Run {
@@ -263,7 +249,6 @@ impl Subscriptions {
         Run {
             registry: self.clone(),
             position,
-            ts: state.clock,
         }
     }
 

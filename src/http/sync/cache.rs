@@ -36,8 +36,44 @@ pub(crate) struct Outcome {
 /// One shared entry.
 pub(crate) struct Cached {
     pub(crate) listener: Arc<Listener>,
-    /// The last result and its read set's registration; locked while the query runs.
-    pub(crate) state: tokio::sync::Mutex<Option<(Arc<Outcome>, Registration)>>,
+    /// The last result, with the listener's generation when its run started: current while
+    /// the generation is the same. Read without waiting by every socket that shares it.
+    result: Mutex<Option<(Arc<Outcome>, u64)>>,
+    /// The registration of the last run's read set.
+    registration: Mutex<Option<Registration>>,
+    /// Held by the socket that runs the query, so that one runs it for all.
+    pub(crate) running: tokio::sync::Mutex<()>,
+}
+
+impl Cached {
+    /// The result, if it is current.
+    pub(crate) fn current(&self) -> Option<Arc<Outcome>> {
+        let result = self.result.lock().unwrap_or_else(PoisonError::into_inner);
+        match &*result {
+            Some((outcome, generation)) if *generation == self.listener.generation() => {
+                Some(outcome.clone())
+            }
+            _ => None,
+        }
+    }
+
+    /// The last result, current or not (its journal continues the pagination).
+    pub(crate) fn last(&self) -> Option<Arc<Outcome>> {
+        self.result
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+            .map(|(outcome, _)| outcome.clone())
+    }
+
+    /// Stores a run's result: `generation` is the listener's when the run started.
+    pub(crate) fn store(&self, outcome: Arc<Outcome>, generation: u64, registration: Registration) {
+        *self
+            .registration
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(registration);
+        *self.result.lock().unwrap_or_else(PoisonError::into_inner) = Some((outcome, generation));
+    }
 }
 
 /// The entries of one server.
@@ -86,7 +122,9 @@ impl QueryCache {
             .or_insert_with(|| {
                 Arc::new(Cached {
                     listener: Listener::forwarding(),
-                    state: tokio::sync::Mutex::new(None),
+                    result: Mutex::new(None),
+                    registration: Mutex::new(None),
+                    running: tokio::sync::Mutex::new(()),
                 })
             })
             .clone();

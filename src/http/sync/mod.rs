@@ -669,17 +669,13 @@ impl Session {
     async fn round(&mut self) -> Result<(), End> {
         self.check_identity()?;
         self.update = false;
-        let run = self.registry.start_run();
-        let snapshot = match self.state.runtime.retain_snapshot().await {
-            Ok(snapshot) => snapshot,
-            Err(e) => {
-                tracing::warn!(target: "convoke::sync", error = %e, "could not open a snapshot");
-                return Err(End::Close(
-                    1013,
-                    "Unavailable: the database could not be read".to_owned(),
-                ));
-            }
-        };
+        // The transition's timestamp: every commit reported by now shows in its results
+        // (shared results are valid now unless a commit made them stale; the queries that
+        // run do so at a snapshot opened after this).
+        let ts = self.registry.now();
+        // Opened at the first query that must run: most rounds of most sockets only take
+        // shared results.
+        let mut opened: Option<(crate::subscription::Run, Arc<crate::db::RetainedSnapshot>)> = None;
         let runtime = self.runtime();
         let mut modifications: Vec<StateModification> = self
             .removed
@@ -711,43 +707,58 @@ impl Session {
                             .cache
                             .join(key, &self.listener, u64::from(query_id))
                     });
-                    let outcome = {
-                        let cached = &share.cached;
-                        let mut slot = cached.state.lock().await;
-                        match &*slot {
-                            Some((outcome, _)) if !cached.listener.is_stale() => outcome.clone(),
-                            last => {
-                                // This socket runs it for every socket that shares it.
-                                let journal = last.as_ref().map_or_else(
-                                    || query.first_journal.clone(),
-                                    |(outcome, _)| outcome.journal.clone(),
-                                );
-                                cached.listener.refresh();
-                                let ran = runtime
-                                    .run_query_tracked(
-                                        snapshot.clone(),
-                                        &query.path,
-                                        args.clone(),
-                                        journal.clone(),
-                                    )
-                                    .await;
-                                let registration =
-                                    self.registry.register(&run, ran.reads, &cached.listener, 0);
-                                let logged = ran.logged;
-                                let outcome = Arc::new(cache::Outcome {
-                                    answer: split(answer(
-                                        &self.state,
-                                        &query.path,
-                                        Format::Encoded,
-                                        logged.result,
-                                    )),
-                                    log_lines: logged.log_lines,
-                                    // The journal this run recorded (its page's end) is kept
-                                    // for its re-runs, and sent for the client's reconnects.
-                                    journal: ran.journal.or(journal),
-                                });
-                                *slot = Some((outcome.clone(), registration));
-                                outcome
+                    let cached = &share.cached;
+                    let outcome = match cached.current() {
+                        Some(outcome) => outcome,
+                        None => {
+                            // One socket runs it for every socket that shares it; the others
+                            // wait for it and take its result.
+                            let _running = cached.running.lock().await;
+                            match cached.current() {
+                                Some(outcome) => outcome,
+                                None => {
+                                    if opened.is_none() {
+                                        let run = self.registry.start_run();
+                                        let snapshot = self.state.runtime.retain_snapshot().await.map_err(|e| {
+                                            tracing::warn!(target: "convoke::sync", error = %e, "could not open a snapshot");
+                                            End::Close(1013, "Unavailable: the database could not be read".to_owned())
+                                        })?;
+                                        opened = Some((run, snapshot));
+                                    }
+                                    let Some((run, snapshot)) = opened.as_ref() else {
+                                        continue;
+                                    };
+                                    let generation = cached.listener.generation();
+                                    let journal = cached.last().map_or_else(
+                                        || query.first_journal.clone(),
+                                        |last| last.journal.clone(),
+                                    );
+                                    let ran = runtime
+                                        .run_query_tracked(
+                                            snapshot.clone(),
+                                            &query.path,
+                                            args.clone(),
+                                            journal.clone(),
+                                        )
+                                        .await;
+                                    let registration =
+                                        self.registry.register(run, ran.reads, &cached.listener, 0);
+                                    let logged = ran.logged;
+                                    let outcome = Arc::new(cache::Outcome {
+                                        answer: split(answer(
+                                            &self.state,
+                                            &query.path,
+                                            Format::Encoded,
+                                            logged.result,
+                                        )),
+                                        log_lines: logged.log_lines,
+                                        // The journal this run recorded (its page's end) is
+                                        // kept for its re-runs, and sent for reconnects.
+                                        journal: ran.journal.or(journal),
+                                    });
+                                    cached.store(outcome.clone(), generation, registration);
+                                    outcome
+                                }
                             }
                         }
                     };
@@ -780,7 +791,7 @@ impl Session {
                 modifications.push(modification);
             }
         }
-        drop(snapshot);
+        drop(opened);
         if modifications.is_empty() && !self.force {
             return Ok(());
         }
@@ -788,7 +799,7 @@ impl Session {
         let end = StateVersion {
             query_set: self.query_set,
             identity: self.identity_version,
-            ts: SyncTimestamp(run.ts().max(self.version.ts.0)),
+            ts: SyncTimestamp(ts.max(self.version.ts.0)),
         };
         let transition = Transition {
             start_version: self.version,
