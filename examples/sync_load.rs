@@ -86,10 +86,20 @@ async fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
     let sockets: usize = args.next().map_or(Ok(10_000), |a| a.parse())?;
     let idle: usize = args.next().map_or(Ok(100_000), |a| a.parse())?;
 
-    distinct_subscriptions(1_000, 20).await?;
-    sockets_on_one_query(sockets, 5).await?;
-    unaffected_subscriptions(idle).await?;
-    connect_cycles(10_000).await?;
+    // SYNC_LOAD_PARTS=24 runs parts 2 and 4 only.
+    let parts = std::env::var("SYNC_LOAD_PARTS").unwrap_or_else(|_| "1234".to_owned());
+    if parts.contains('1') {
+        distinct_subscriptions(1_000, 20).await?;
+    }
+    if parts.contains('2') {
+        sockets_on_one_query(sockets, 5).await?;
+    }
+    if parts.contains('3') {
+        unaffected_subscriptions(idle).await?;
+    }
+    if parts.contains('4') {
+        connect_cycles(10_000).await?;
+    }
     Ok(())
 }
 
@@ -228,7 +238,7 @@ async fn clients(
     .to_string();
     let opened = Instant::now();
     for _ in 0..count {
-        let (mut ws, _) = tokio_tungstenite::connect_async(url).await?;
+        let (mut ws, _) = tokio_tungstenite::connect_async_with_config(url, None, true).await?;
         ws.send(Message::text(connect.clone())).await?;
         ws.send(Message::text(add.clone())).await?;
         let seen_tx = seen_tx.clone();
@@ -365,7 +375,8 @@ async fn connect_cycles(cycles: usize) -> std::result::Result<(), Box<dyn std::e
     })
     .to_string();
     let cycle = || async {
-        let (mut ws, _) = tokio_tungstenite::connect_async(url.as_str()).await?;
+        let (mut ws, _) =
+            tokio_tungstenite::connect_async_with_config(url.as_str(), None, true).await?;
         ws.send(Message::text(connect.clone())).await?;
         ws.send(Message::text(add.clone())).await?;
         while let Some(message) = ws.next().await {

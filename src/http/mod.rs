@@ -281,6 +281,12 @@ impl Server {
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServerError> {
+        use axum::serve::ListenerExt;
+        // No Nagle delay: responses and sync messages are small and latency-bound (a
+        // client's back-to-back frames otherwise wait out a delayed ACK, about 40 ms).
+        let listener = listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
         axum::serve(listener, self.router)
             .with_graceful_shutdown(shutdown)
             .await
