@@ -296,12 +296,7 @@ impl Session {
             let step = tokio::select! {
                 frame = stream.next() => self.frame(frame).await,
                 () = self.listener.invalidated() => {
-                    for key in self.listener.take() {
-                        if let Some(query) = u32::try_from(key).ok().and_then(|id| self.queries.get_mut(&id)) {
-                            query.stale = true;
-                            self.update = true;
-                        }
-                    }
+                    self.update |= self.take_invalidated();
                     Ok(())
                 }
                 Some(done) = self.actions.join_next(), if !self.actions.is_empty() => {
@@ -342,6 +337,21 @@ impl Session {
             Some(Ok(Message::Ping(_) | Message::Pong(_))) => Ok(()),
             Some(Err(e)) => Err(frame_error(&e)),
         }
+    }
+
+    /// Marks stale the queries whose results commits invalidated; whether there were any.
+    fn take_invalidated(&mut self) -> bool {
+        let mut any = false;
+        for key in self.listener.take() {
+            if let Some(query) = u32::try_from(key)
+                .ok()
+                .and_then(|id| self.queries.get_mut(&id))
+            {
+                query.stale = true;
+                any = true;
+            }
+        }
+        any
     }
 
     fn expired(&self) -> End {
@@ -673,6 +683,10 @@ impl Session {
         // (shared results are valid now unless a commit made them stale; the queries that
         // run do so at a snapshot opened after this).
         let ts = self.registry.now();
+        // Invalidations reported by now (a mutation this socket just made included: it
+        // reported its commit before it returned) are taken now, not at the next wake-up,
+        // so that this transition, at or past that mutation, shows its writes.
+        self.take_invalidated();
         // Opened at the first query that must run: most rounds of most sockets only take
         // shared results.
         let mut opened: Option<(crate::subscription::Run, Arc<crate::db::RetainedSnapshot>)> = None;
