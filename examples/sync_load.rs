@@ -170,14 +170,7 @@ async fn sockets_on_one_query(
     rounds: i64,
 ) -> std::result::Result<(), Box<dyn std::error::Error>> {
     use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
-    let rt = Runtime::in_memory()?;
-    let ids = rt.mutation(insert_cells, 1).await?;
-    let server = Server::builder(rt.clone())
-        .build()
-        .await?
-        .spawn("127.0.0.1:0")
-        .await?;
-    let url = format!("ws://{}/api/1.48.0/sync", server.local_addr());
+    let (rt, ids, server, url) = serve_one_cell().await?;
     let mut child = tokio::process::Command::new(std::env::current_exe()?)
         .args(["--clients", &url, &count.to_string(), &ids[0].to_string()])
         .stdin(std::process::Stdio::piped())
@@ -226,16 +219,7 @@ async fn clients(
 ) -> std::result::Result<(), Box<dyn std::error::Error>> {
     use tokio::io::AsyncBufReadExt;
     let (seen_tx, mut seen) = mpsc::unbounded_channel::<(i64, u128)>();
-    let add = serde_json::json!({
-        "type": "ModifyQuerySet", "baseVersion": 0, "newVersion": 1,
-        "modifications": [{"type": "Add", "queryId": 0, "udfPath": "load:cell", "args": [{"id": id}]}]
-    })
-    .to_string();
-    let connect = serde_json::json!({
-        "type": "Connect", "sessionId": "00000000-0000-4000-8000-000000000000",
-        "connectionCount": 0, "lastCloseReason": "InitialConnect"
-    })
-    .to_string();
+    let (connect, add) = first_frames(id);
     let opened = Instant::now();
     for _ in 0..count {
         let (mut ws, _) = tokio_tungstenite::connect_async_with_config(url, None, true).await?;
@@ -292,6 +276,36 @@ async fn clients(
         );
     }
     Ok(())
+}
+
+/// A runtime with one cell, served on loopback: the runtime, the cell's id (in a list),
+/// the server and its sync URL.
+async fn serve_one_cell() -> std::result::Result<
+    (Runtime, Vec<Id<Cell>>, convoke::http::RunningServer, String),
+    Box<dyn std::error::Error>,
+> {
+    let rt = Runtime::in_memory()?;
+    let ids = rt.mutation(insert_cells, 1).await?;
+    let server = Server::builder(rt.clone())
+        .build()
+        .await?
+        .spawn("127.0.0.1:0")
+        .await?;
+    let url = format!("ws://{}/api/1.48.0/sync", server.local_addr());
+    Ok((rt, ids, server, url))
+}
+
+/// What a client sends first: `Connect`, then a query set with `load:cell` of `id`.
+fn first_frames(id: &str) -> (String, String) {
+    let connect = serde_json::json!({
+        "type": "Connect", "sessionId": "00000000-0000-4000-8000-000000000000",
+        "connectionCount": 0, "lastCloseReason": "InitialConnect"
+    });
+    let add = serde_json::json!({
+        "type": "ModifyQuerySet", "baseVersion": 0, "newVersion": 1,
+        "modifications": [{"type": "Add", "queryId": 0, "udfPath": "load:cell", "args": [{"id": id}]}]
+    });
+    (connect.to_string(), add.to_string())
 }
 
 fn resident_bytes() -> Option<u64> {
@@ -356,24 +370,8 @@ async fn unaffected_subscriptions(count: usize) -> Result<()> {
 }
 
 async fn connect_cycles(cycles: usize) -> std::result::Result<(), Box<dyn std::error::Error>> {
-    let rt = Runtime::in_memory()?;
-    let id = rt.mutation(insert_cells, 1).await?[0];
-    let server = Server::builder(rt.clone())
-        .build()
-        .await?
-        .spawn("127.0.0.1:0")
-        .await?;
-    let url = format!("ws://{}/api/1.48.0/sync", server.local_addr());
-    let add = serde_json::json!({
-        "type": "ModifyQuerySet", "baseVersion": 0, "newVersion": 1,
-        "modifications": [{"type": "Add", "queryId": 0, "udfPath": "load:cell", "args": [{"id": id.to_string()}]}]
-    })
-    .to_string();
-    let connect = serde_json::json!({
-        "type": "Connect", "sessionId": "00000000-0000-4000-8000-000000000001",
-        "connectionCount": 0, "lastCloseReason": "InitialConnect"
-    })
-    .to_string();
+    let (_rt, ids, server, url) = serve_one_cell().await?;
+    let (connect, add) = first_frames(&ids[0].to_string());
     let cycle = || async {
         let (mut ws, _) =
             tokio_tungstenite::connect_async_with_config(url.as_str(), None, true).await?;

@@ -734,21 +734,12 @@ impl Runtime {
         let mut reads = ReadSet::default();
         let mut journal_out = None;
         let result = async {
-            let entry = self.inner.registry.lookup(path)?;
+            let entry = self.by_name(Some(ProcedureKind::Query), path, &args)?;
+            // `by_name` checked the kind.
             let ErasedInvoke::Query(run) = entry.invoke else {
-                return Err(Error::WrongKind {
-                    path: path.to_owned(),
-                    expected: ProcedureKind::Query,
-                    actual: entry.kind,
-                });
+                return Err(wrong_kind(path, ProcedureKind::Query, entry));
             };
             let path = (entry.path)();
-            value::check_value(&args, value::MAX_ARGUMENTS_SIZE).map_err(|e| {
-                Error::InvalidArguments {
-                    path: path.to_owned(),
-                    reason: e.to_string(),
-                }
-            })?;
             let env = CallEnv {
                 runtime: self.clone(),
                 identity: self.identity.clone(),
@@ -789,21 +780,11 @@ impl Runtime {
     ) -> Logged<Value> {
         let logs = LogLines::collecting();
         let result = async {
-            let entry = self.inner.registry.lookup(path)?;
+            let entry = self.by_name(Some(ProcedureKind::Mutation), path, &args)?;
             let ErasedInvoke::Mutation(run) = entry.invoke else {
-                return Err(Error::WrongKind {
-                    path: path.to_owned(),
-                    expected: ProcedureKind::Mutation,
-                    actual: entry.kind,
-                });
+                return Err(wrong_kind(path, ProcedureKind::Mutation, entry));
             };
             let path = (entry.path)();
-            value::check_value(&args, value::MAX_ARGUMENTS_SIZE).map_err(|e| {
-                Error::InvalidArguments {
-                    path: path.to_owned(),
-                    reason: e.to_string(),
-                }
-            })?;
             let body = OnceMutation {
                 run,
                 args,
@@ -878,6 +859,29 @@ impl Runtime {
         registry
     }
 
+    /// The procedure at `path` for a by-name call, checked to be of `kind` (any kind for
+    /// `None`), and `args` checked against Convex's value rules: the one check, at every
+    /// depth, for every by-name call (`run`, `run_value`, HTTP, sync). Scheduled arguments
+    /// pass it as part of their job.
+    fn by_name(
+        &self,
+        kind: Option<ProcedureKind>,
+        path: &str,
+        args: &Value,
+    ) -> Result<&'static ProcedureEntry> {
+        let entry = self.inner.registry.lookup(path)?;
+        if let Some(expected) = kind.filter(|k| *k != entry.kind) {
+            return Err(wrong_kind(path, expected, entry));
+        }
+        value::check_value(args, value::MAX_ARGUMENTS_SIZE).map_err(|e| {
+            Error::InvalidArguments {
+                path: (entry.path)().to_owned(),
+                reason: e.to_string(),
+            }
+        })?;
+        Ok(entry)
+    }
+
     async fn run_erased(
         &self,
         kind: Option<ProcedureKind>,
@@ -885,23 +889,8 @@ impl Runtime {
         args: Value,
         logs: LogLines,
     ) -> Result<Value> {
-        let entry = self.inner.registry.lookup(path)?;
-        if let Some(expected) = kind.filter(|k| *k != entry.kind) {
-            return Err(Error::WrongKind {
-                path: path.to_owned(),
-                expected,
-                actual: entry.kind,
-            });
-        }
+        let entry = self.by_name(kind, path, &args)?;
         let path = (entry.path)();
-        // The one check of Convex's value rules, at every depth, for every by-name call
-        // (`run`, `run_value`, HTTP). Scheduled arguments pass it as part of their job.
-        value::check_value(&args, value::MAX_ARGUMENTS_SIZE).map_err(|e| {
-            Error::InvalidArguments {
-                path: path.to_owned(),
-                reason: e.to_string(),
-            }
-        })?;
         let identity = self.identity.clone();
         match entry.invoke {
             ErasedInvoke::Query(run) => {
@@ -1040,6 +1029,14 @@ impl Runtime {
     /// The lane of conflicting mutations (see [`crate::contention`]).
     pub(crate) fn lanes(&self) -> &Lanes {
         &self.inner.lanes
+    }
+}
+
+fn wrong_kind(path: &str, expected: ProcedureKind, entry: &ProcedureEntry) -> Error {
+    Error::WrongKind {
+        path: path.to_owned(),
+        expected,
+        actual: entry.kind,
     }
 }
 

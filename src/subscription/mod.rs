@@ -335,6 +335,20 @@ impl State {
         Some(entry)
     }
 
+    /// Invalidates the registrations `hit` (each told once, then unregistered), and logs
+    /// the commit for the runs in progress.
+    fn invalidate(&mut self, hit: impl IntoIterator<Item = u64>, entry: impl FnOnce() -> LogEntry) {
+        for id in hit {
+            if let Some(entry) = self.remove(id) {
+                entry.listener.mark(entry.key);
+            }
+        }
+        if !self.runs.is_empty() {
+            let position = self.reported;
+            self.log.push_back((position, entry()));
+        }
+    }
+
     /// Drops the log entries no run in progress needs.
     fn prune_log(&mut self) {
         let oldest = self.runs.keys().next().copied();
@@ -369,17 +383,7 @@ impl Subscriptions {
             }
             _ => state.entries.keys().copied().collect(),
         };
-        for id in hit {
-            if let Some(entry) = state.remove(id) {
-                entry.listener.mark(entry.key);
-            }
-        }
-        if !state.runs.is_empty() {
-            let position = state.reported;
-            state
-                .log
-                .push_back((position, LogEntry::Foreign(commit.clone())));
-        }
+        state.invalidate(hit, || LogEntry::Foreign(commit.clone()));
     }
 }
 
@@ -431,17 +435,7 @@ impl CommitObserver for Subscriptions {
                 }
             }
         }
-        for id in hit {
-            if let Some(entry) = state.remove(id) {
-                entry.listener.mark(entry.key);
-            }
-        }
-        if !state.runs.is_empty() {
-            let position = state.reported;
-            state
-                .log
-                .push_back((position, LogEntry::Local(writes.into())));
-        }
+        state.invalidate(hit, || LogEntry::Local(writes.into()));
     }
 }
 

@@ -284,15 +284,7 @@ pub(crate) async fn cancel_job(
 }
 
 fn resolve(tx: &Transaction, index: &str, range: IndexRange) -> Result<KeyRange, DbError> {
-    let defs = tx.schema().table(SCHEDULED_FUNCTIONS);
-    let Some(fields) = defs.get(index) else {
-        return Err(DbError::UnknownIndex {
-            table: SCHEDULED_FUNCTIONS.to_owned(),
-            index: index.to_owned(),
-            available: defs.names(),
-        });
-    };
-    range.resolve(SCHEDULED_FUNCTIONS, index, fields)
+    super::index_range(tx, SCHEDULED_FUNCTIONS, index, range)
 }
 
 /// The finished states: jobs in them have a `completed_time`.

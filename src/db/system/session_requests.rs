@@ -4,7 +4,7 @@
 //! recorded result is returned instead). Records expire after a retention the server sets.
 
 use crate::db::{DbError, IndexRange, TableDefinition, Transaction};
-use crate::store::{KeyRange, Order, fields_size};
+use crate::store::{Order, fields_size};
 use crate::value::{MAX_VALUE_SIZE, Object, Value};
 
 /// The system table of recorded mutation outcomes.
@@ -24,16 +24,18 @@ inventory::submit! {
     }
 }
 
-fn range(tx: &Transaction, index: &str, range: IndexRange) -> Result<KeyRange, DbError> {
-    let defs = tx.schema().table(SESSION_REQUESTS);
-    let Some(fields) = defs.get(index) else {
-        return Err(DbError::UnknownIndex {
-            table: SESSION_REQUESTS.to_owned(),
-            index: index.to_owned(),
-            available: defs.names(),
-        });
-    };
-    range.resolve(SESSION_REQUESTS, index, fields)
+/// The documents of `range` on `index`, in order, at most `limit`.
+async fn scan(
+    tx: &Transaction,
+    index: &str,
+    range: IndexRange,
+    limit: usize,
+) -> Result<Vec<std::sync::Arc<crate::store::Document>>, DbError> {
+    let range = super::index_range(tx, SESSION_REQUESTS, index, range)?;
+    let found = tx
+        .scan(SESSION_REQUESTS, index, range, Order::Asc, Some(limit))
+        .await?;
+    Ok(found.into_iter().map(|(_, doc)| doc).collect())
 }
 
 /// The recorded result of request `request` of session `session`, if there is one that has
@@ -47,16 +49,8 @@ pub(crate) async fn find(
     let key = IndexRange::default()
         .eq("session_id", session)
         .eq("request_id", i64::from(request));
-    let found = tx
-        .scan(
-            SESSION_REQUESTS,
-            BY_REQUEST,
-            range(tx, BY_REQUEST, key)?,
-            Order::Asc,
-            Some(1),
-        )
-        .await?;
-    Ok(found.into_iter().next().and_then(|(_, doc)| {
+    let found = scan(tx, BY_REQUEST, key, 1).await?;
+    Ok(found.into_iter().next().and_then(|doc| {
         let live = matches!(doc.fields.get("expires_at"), Some(Value::Float64(at)) if *at > now_ms);
         live.then(|| doc.fields.get("result").cloned().unwrap_or(Value::Null))
     }))
@@ -85,16 +79,8 @@ pub(crate) async fn record(
 /// Deletes up to `limit` records expired at `now_ms`; how many it deleted.
 pub(crate) async fn prune(tx: &Transaction, now_ms: f64, limit: usize) -> Result<usize, DbError> {
     let expired = IndexRange::default().lt("expires_at", now_ms);
-    let docs = tx
-        .scan(
-            SESSION_REQUESTS,
-            BY_EXPIRY,
-            range(tx, BY_EXPIRY, expired)?,
-            Order::Asc,
-            Some(limit),
-        )
-        .await?;
-    for (_, doc) in &docs {
+    let docs = scan(tx, BY_EXPIRY, expired, limit).await?;
+    for doc in &docs {
         tx.delete(&doc.id).await?;
     }
     Ok(docs.len())
