@@ -286,12 +286,13 @@ impl Session {
             {
                 return end;
             }
-            let ping_at = self.last_sent + self.state.sync.ping_interval;
-            let expiry = self.expires.map(|at| {
+            let ping_at = self.last_sent.checked_add(self.state.sync.ping_interval);
+            // An expiry too far ahead for the clock never comes.
+            let expiry = self.expires.and_then(|at| {
                 let left = at
                     .duration_since(SystemTime::now())
                     .unwrap_or(Duration::ZERO);
-                Instant::now() + left
+                Instant::now().checked_add(left)
             });
             let step = tokio::select! {
                 frame = stream.next() => self.frame(frame).await,
@@ -306,7 +307,7 @@ impl Session {
                         Err(e) => Err(End::Close(1011, format!("InternalServerError: {e}"))),
                     }
                 }
-                () = tokio::time::sleep_until(ping_at) => self.send(&ServerMessage::Ping).await,
+                () = sleep_until_some(ping_at) => self.send(&ServerMessage::Ping).await,
                 () = sleep_until_some(expiry) => Err(self.expired()),
             };
             if let Err(end) = step {
@@ -531,9 +532,11 @@ impl Session {
                     self.expires = match identity.claim("exp") {
                         // With the verifier's leeway: the token stays good as long as it
                         // would verify.
-                        Some(Value::Float64(exp)) if exp.is_finite() && *exp >= 0.0 => Some(
-                            UNIX_EPOCH + Duration::from_secs_f64(*exp) + self.state.auth.leeway(),
-                        ),
+                        // (An `exp` too far ahead to represent never expires.)
+                        Some(Value::Float64(exp)) => Duration::try_from_secs_f64(*exp)
+                            .ok()
+                            .and_then(|exp| UNIX_EPOCH.checked_add(exp))
+                            .and_then(|at| at.checked_add(self.state.auth.leeway())),
                         _ => None,
                     };
                     self.identity = Some(identity);
