@@ -863,6 +863,14 @@ async fn prune_records(state: &AppState) {
     }
 }
 
+impl Drop for Session {
+    fn drop(&mut self) {
+        // Actions the socket started run to their end (as over HTTP, a client that goes
+        // away does not cancel what it started); their responses have nowhere to go.
+        self.actions.detach_all();
+    }
+}
+
 /// `(success, result, errorData)` of a response: the value, or the message and data.
 fn split(answer: Answer) -> (bool, serde_json::Value, Option<serde_json::Value>) {
     match answer {
