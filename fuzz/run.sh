@@ -3,8 +3,8 @@
 #
 #   fuzz/run.sh [SECONDS] [TARGET...]
 #
-# SECONDS per target (default 60); the targets are convex_json, http_body and
-# document_fields (default: all three, one after the other). Installs cargo-fuzz if it is
+# SECONDS per target (default 60); the targets are convex_json, http_body,
+# document_fields and sync_message (default: all four, one after the other). Installs cargo-fuzz if it is
 # missing. Exits non-zero at the first crash; the input is then in fuzz/artifacts/<target>/
 # and `cargo fuzz run -s none -O <target> <file>` replays it. See docs/testing.md.
 set -euo pipefail
@@ -13,7 +13,7 @@ seconds=${1:-60}
 shift || true
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-    targets=(convex_json http_body document_fields)
+    targets=(convex_json http_body document_fields sync_message)
 fi
 if ! command -v cargo-fuzz >/dev/null; then
     cargo install cargo-fuzz --locked --version 0.13.2

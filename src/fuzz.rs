@@ -48,6 +48,28 @@ pub fn http_body(data: &[u8]) {
     );
 }
 
+/// A frame of the WebSocket sync protocol, as a client sends it: a message it accepts must
+/// encode to a frame that parses back to the same message, and a timestamp it accepts must
+/// encode to text that decodes to the same timestamp.
+pub fn sync_message(data: &[u8]) {
+    use crate::wire::sync::{ClientMessage, SyncTimestamp};
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    if let Ok(ts) = SyncTimestamp::decode(text) {
+        let again = SyncTimestamp::decode(&ts.to_string());
+        assert!(again == Ok(ts), "{ts:?} came back as {again:?}");
+    }
+    let Ok(message) = ClientMessage::parse(text) else {
+        return;
+    };
+    let again = ClientMessage::parse(&message.to_json());
+    assert!(
+        again.as_ref() == Ok(&message),
+        "{message:?} came back as {again:?}"
+    );
+}
+
 /// The document decoder of the durable engines (SQLite and PostgreSQL store a document's
 /// fields as Convex JSON text). Fields it accepts must encode to text that decodes to the
 /// same fields.
@@ -93,6 +115,16 @@ mod tests {
             b"\xff",
         ] {
             http_body(seed);
+        }
+        for seed in [
+            &br#"{"type":"Connect","sessionId":"s","connectionCount":0,"lastCloseReason":null,"clientTs":1}"#[..],
+            br#"{"type":"ModifyQuerySet","baseVersion":0,"newVersion":1,"modifications":[{"type":"Add","queryId":0,"udfPath":"a:b","args":[{}],"journal":null}]}"#,
+            br#"{"type":"Authenticate","tokenType":"None","baseVersion":0}"#,
+            br#"{"type":"Mutation","requestId":0,"udfPath":"a:b","args":[{"x":{"$integer":"AQAAAAAAAAA="}}]}"#,
+            b"AAAAAAAAAAA=",
+            b"{",
+        ] {
+            sync_message(seed);
         }
     }
 }
