@@ -9,11 +9,13 @@
 mod app;
 mod http_support;
 
-use std::io::Read;
+use std::io::{BufRead, Read, Write};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use convoke::Runtime;
+use convoke::http::{Server, ServerBuilder};
 use http_support::*;
 use serde_json::json;
 
@@ -29,7 +31,26 @@ async fn the_official_convex_client_syncs_over_websocket() {
     run_script("sync.mjs").await;
 }
 
+/// The official `ConvexClient` across a restart of the server (`tests/interop/reconnect.mjs`):
+/// the script prints `RESTART`, the server shuts down (closing its sync sessions) and comes
+/// back on the same port with the same runtime, the script reads `UP`, and its subscriptions
+/// and mutations must work again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_official_convex_client_reconnects_after_a_server_restart() {
+    run_script("reconnect.mjs").await;
+}
+
+fn server(runtime: &Runtime) -> ServerBuilder {
+    Server::builder(runtime.clone())
+        .auth(auth_config())
+        .snapshot_retention(SNAPSHOT_RETENTION)
+        .sync(convoke::http::SyncConfig::default().ping_interval(Duration::from_millis(500)))
+}
+
+const SNAPSHOT_RETENTION: Duration = Duration::from_secs(2);
+
 /// Runs `tests/interop/<script>` under Node.js against a fresh server; fails with its output.
+/// A line `RESTART` from the script restarts the server (answered `UP` on its stdin).
 async fn run_script(script: &str) {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/interop");
     let node = std::env::var("NODE").unwrap_or_else(|_| "node".to_owned());
@@ -48,16 +69,17 @@ async fn run_script(script: &str) {
          (Node.js {version} found)"
     );
 
-    let snapshot_retention = Duration::from_secs(2);
-    let server = spawn_with(|b| {
-        b.auth(auth_config())
-            .snapshot_retention(snapshot_retention)
-            .sync(convoke::http::SyncConfig::default().ping_interval(Duration::from_millis(500)))
-    })
-    .await;
+    let runtime = Runtime::in_memory().expect("runtime");
+    let mut server = server(&runtime)
+        .build()
+        .await
+        .expect("server builds")
+        .spawn("127.0.0.1:0")
+        .await
+        .expect("server binds");
+    let addr = server.local_addr();
     let mut expired = claims("ada");
     expired["exp"] = json!(now() - 60);
-
     let mut child = Command::new(&node)
         .arg(dir.join(script))
         .current_dir(&dir)
@@ -69,32 +91,58 @@ async fn run_script(script: &str) {
         .env("CONVOKE_KEY_DER", http_support::fixture("rsa1.der"))
         .env(
             "CONVOKE_SNAPSHOT_MS",
-            snapshot_retention.as_millis().to_string(),
+            SNAPSHOT_RETENTION.as_millis().to_string(),
         )
+        .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn node");
-    // The server runs on this runtime: wait for node without blocking it.
-    let deadline = std::time::Instant::now() + Duration::from_secs(120);
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait for node") {
-            break status;
+    let mut stdin = child.stdin.take().expect("node's stdin");
+    let stdout = child.stdout.take().expect("node's stdout");
+    let stderr = child.stderr.take().expect("node's stderr");
+    // Node's output, a line at a time, read on threads: the server runs on this runtime.
+    let (lines, mut from_node) = tokio::sync::mpsc::unbounded_channel::<String>();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if lines.send(line).is_err() {
+                break;
+            }
         }
-        if std::time::Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("tests/interop/{script} did not finish within 2 minutes");
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    });
+    let err = std::thread::spawn(move || {
+        let mut err = String::new();
+        let _ = std::io::BufReader::new(stderr).read_to_string(&mut err);
+        err
+    });
     let mut out = String::new();
-    let mut err = String::new();
-    if let Some(mut stdout) = child.stdout.take() {
-        let _ = stdout.read_to_string(&mut out);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    loop {
+        let line = tokio::time::timeout_at(deadline, from_node.recv()).await;
+        let line = match line {
+            Ok(Some(line)) => line,
+            Ok(None) => break,
+            Err(_) => {
+                let _ = child.kill();
+                panic!("tests/interop/{script} did not finish within 2 minutes:\n{out}");
+            }
+        };
+        if line == "RESTART" {
+            tokio::time::timeout(Duration::from_secs(20), server.shutdown())
+                .await
+                .expect("the server shuts down with sync sessions open")
+                .expect("the server shuts down cleanly");
+            server = server_on(&runtime, addr).await;
+            writeln!(stdin, "UP").expect("tell node");
+            out.push_str("(server restarted)\n");
+            continue;
+        }
+        out.push_str(&line);
+        out.push('\n');
     }
-    if let Some(mut stderr) = child.stderr.take() {
-        let _ = stderr.read_to_string(&mut err);
-    }
+    let status = child.wait().expect("wait for node");
+    let err = err.join().unwrap_or_default();
     println!("node {version}\n{out}{err}");
     server.shutdown().await.unwrap();
     assert!(
@@ -102,4 +150,21 @@ async fn run_script(script: &str) {
         "tests/interop/{script} failed ({status}):\n{out}{err}"
     );
     assert!(out.contains("checks passed"), "{out}{err}");
+}
+
+/// A server on `addr` again (retrying while the port is still held).
+async fn server_on(runtime: &Runtime, addr: std::net::SocketAddr) -> convoke::http::RunningServer {
+    for _ in 0..50 {
+        match server(runtime)
+            .build()
+            .await
+            .expect("server builds")
+            .spawn(addr)
+            .await
+        {
+            Ok(server) => return server,
+            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+    panic!("could not bind {addr} again");
 }

@@ -103,6 +103,8 @@ use config::ServerConfig;
 #[derive(Clone)]
 pub struct Server {
     router: Router,
+    /// Told when [`serve`](Server::serve)'s shutdown comes: the sync sessions then close.
+    closing: Arc<tokio::sync::watch::Sender<bool>>,
 }
 
 impl std::fmt::Debug for Server {
@@ -217,6 +219,7 @@ impl ServerBuilder {
         let config = self.config;
         let client = reqwest::Client::new();
         let auth = auth::Authenticator::start(&config.auth, config.development, client).await?;
+        let (closing, closed) = tokio::sync::watch::channel(false);
         let state = Arc::new(routes::AppState {
             runtime: self.runtime,
             auth,
@@ -228,9 +231,11 @@ impl ServerBuilder {
             snapshots: snapshots::Snapshots::start(config.snapshot_retention, config.max_snapshots),
             sync: config.sync,
             cache: Arc::default(),
+            closing: closed,
         });
         Ok(Server {
             router: routes::router(state),
+            closing: Arc::new(closing),
         })
     }
 }
@@ -274,8 +279,9 @@ impl Server {
         self.router.clone()
     }
 
-    /// Serves on `listener` until `shutdown` resolves, then stops accepting connections
-    /// and returns once in-flight requests have finished.
+    /// Serves on `listener` until `shutdown` resolves, then stops accepting connections,
+    /// closes the WebSocket sync sessions (1012, "ServiceRestart": the official client
+    /// reconnects) and returns once in-flight requests have finished.
     pub async fn serve(
         self,
         listener: TcpListener,
@@ -287,6 +293,12 @@ impl Server {
         let listener = listener.tap_io(|tcp| {
             let _ = tcp.set_nodelay(true);
         });
+        let closing = self.closing.clone();
+        let shutdown = async move {
+            shutdown.await;
+            // Sessions are long-lived: a graceful shutdown would wait for them forever.
+            let _ = closing.send(true);
+        };
         axum::serve(listener, self.router)
             .with_graceful_shutdown(shutdown)
             .await

@@ -43,6 +43,8 @@ pub(crate) struct AppState {
     pub(crate) sync: SyncConfig,
     /// Results shared by identical subscriptions of the sync protocol.
     pub(crate) cache: Arc<super::sync::QueryCache>,
+    /// Becomes `true` when the server shuts down: sync sessions close.
+    pub(crate) closing: tokio::sync::watch::Receiver<bool>,
 }
 
 type Shared = Arc<AppState>;

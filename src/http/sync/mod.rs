@@ -248,6 +248,7 @@ struct Session {
     session_id: Option<String>,
     actions: JoinSet<ActionDone>,
     last_sent: Instant,
+    closing: tokio::sync::watch::Receiver<bool>,
 }
 
 impl Session {
@@ -258,7 +259,6 @@ impl Session {
         chunks: bool,
     ) -> Session {
         Session {
-            state,
             registry,
             listener: Listener::new(),
             out,
@@ -276,6 +276,8 @@ impl Session {
             session_id: None,
             actions: JoinSet::new(),
             last_sent: Instant::now(),
+            closing: state.closing.clone(),
+            state,
         }
     }
 
@@ -294,6 +296,7 @@ impl Session {
                     .unwrap_or(Duration::ZERO);
                 Instant::now().checked_add(left)
             });
+            let closing = self.closing.clone();
             let step = tokio::select! {
                 frame = stream.next() => self.frame(frame).await,
                 () = self.listener.invalidated() => {
@@ -309,6 +312,10 @@ impl Session {
                 }
                 () = sleep_until_some(ping_at) => self.send(&ServerMessage::Ping).await,
                 () = sleep_until_some(expiry) => Err(self.expired()),
+                () = server_closing(closing) => Err(End::Close(
+                    1012,
+                    "ServiceRestart: the server is shutting down".to_owned(),
+                )),
             };
             if let Err(end) = step {
                 return end;
@@ -891,6 +898,18 @@ fn frame_error(error: &axum::Error) -> End {
     } else {
         tracing::debug!(target: "convoke::sync", error = %message, "socket error");
         End::Gone
+    }
+}
+
+/// Resolves once the server shuts down (never, if it cannot tell any more).
+async fn server_closing(mut closing: tokio::sync::watch::Receiver<bool>) {
+    loop {
+        if *closing.borrow_and_update() {
+            return;
+        }
+        if closing.changed().await.is_err() {
+            return std::future::pending().await;
+        }
     }
 }
 
