@@ -382,6 +382,15 @@ impl Session {
     }
 
     async fn push(&mut self, message: Message) -> Result<(), End> {
+        // Room in the queue (the usual case): no timer.
+        let message = match self.out.try_send(message) {
+            Ok(()) => {
+                self.last_sent = Instant::now();
+                return Ok(());
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => return Err(End::Gone),
+            Err(mpsc::error::TrySendError::Full(message)) => message,
+        };
         match self
             .out
             .send_timeout(message, self.state.sync.send_timeout)
