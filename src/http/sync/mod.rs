@@ -179,8 +179,15 @@ async fn serve(state: Shared, socket: WebSocket, chunks: bool) {
         let _ = out.try_send(last);
     }
     drop(out);
-    // The writer ends once the queue is drained (or the socket is gone).
-    let _ = tokio::time::timeout(state.sync.send_timeout, writer).await;
+    // The writer ends once the queue is drained (or the socket is gone). A client that does
+    // not read may keep it waiting: after the send timeout, the socket is dropped.
+    let mut writer = writer;
+    if tokio::time::timeout(state.sync.send_timeout, &mut writer)
+        .await
+        .is_err()
+    {
+        writer.abort();
+    }
 }
 
 fn text(message: &ServerMessage) -> Message {
