@@ -23,11 +23,9 @@ pub(crate) struct CommittedWrite {
 /// Told of every commit that writes something, once installed in a database's
 /// [`CommitHook`].
 pub(crate) trait CommitObserver: Send + Sync + 'static {
-    /// A commit is about to go to the engine: a ticket for [`CommitObserver::end`].
-    fn begin(&self) -> u64;
-    /// The commit of `ticket` is over: `Some(writes)` if it committed, or may have (called
+    /// A commit is over: `Some(writes)` if it committed, or may have (called
     /// before the committing call returns), `None` if it did not.
-    fn end(&self, ticket: u64, committed: Option<&[CommittedWrite]>);
+    fn committed(&self, committed: Option<&[CommittedWrite]>);
 }
 
 /// Where a database's commits are reported (see the module documentation).
@@ -51,7 +49,7 @@ impl std::fmt::Debug for CommitHook {
 /// ends as committed: the observer re-checks more than it needs, never less.
 pub(crate) struct CommitReport<'a> {
     hook: &'a CommitHook,
-    ticket: Option<(&'a dyn CommitObserver, u64)>,
+    observer: Option<&'a dyn CommitObserver>,
     writes: Vec<CommittedWrite>,
     done: bool,
 }
@@ -77,18 +75,18 @@ impl CommitHook {
         // Counted first, then the observer looked up: `install` either sees the count or
         // this commit sees the observer.
         self.unreported.fetch_add(1, Ordering::SeqCst);
-        let ticket = self.observer.get().map(|observer| {
+        let observer = self.observer.get().map(|observer| {
             self.unreported.fetch_sub(1, Ordering::SeqCst);
-            (observer.as_ref(), observer.begin())
+            observer.as_ref()
         });
         CommitReport {
             hook: self,
-            writes: if ticket.is_some() {
+            writes: if observer.is_some() {
                 writes()
             } else {
                 Vec::new()
             },
-            ticket,
+            observer,
             done: false,
         }
     }
@@ -104,9 +102,9 @@ impl CommitReport<'_> {
         if std::mem::replace(&mut self.done, true) {
             return;
         }
-        match self.ticket {
-            Some((observer, ticket)) => {
-                observer.end(ticket, committed.then_some(self.writes.as_slice()));
+        match self.observer {
+            Some(observer) => {
+                observer.committed(committed.then_some(self.writes.as_slice()));
             }
             None => {
                 self.hook.unreported.fetch_sub(1, Ordering::SeqCst);

@@ -58,7 +58,6 @@ struct State {
     clock: u64,
     /// How many commits have been reported: the log's positions.
     reported: u64,
-    next_ticket: u64,
     next_id: u64,
     entries: HashMap<u64, Entry>,
     by_document: HashMap<DocumentId, HashSet<u64>>,
@@ -102,7 +101,7 @@ struct Entry {
 /// Told which of its registrations were invalidated: the owner of a set of subscriptions
 /// (one socket, one [`Subscription`](crate::Subscription) stream).
 ///
-/// A *forwarding* listener ([`Listener::forwarding`]) stands for a result several owners
+/// A *forwarding* listener (one that [`Listener::forward_to`] others) stands for a result several owners
 /// share: it counts its invalidations ([`Listener::generation`]: a result computed from a
 /// run that started at generation `g` is current while the generation is still `g`) and
 /// passes each invalidation on to the listeners it forwards to.
@@ -117,12 +116,6 @@ pub(crate) struct Listener {
 impl Listener {
     /// A listener nothing has invalidated yet.
     pub(crate) fn new() -> Arc<Listener> {
-        Arc::default()
-    }
-
-    /// A listener that passes invalidations on (see [`Listener::forward_to`]).
-    #[cfg_attr(not(feature = "http"), allow(dead_code))] // shared results of the sync protocol
-    pub(crate) fn forwarding() -> Arc<Listener> {
         Arc::default()
     }
 
@@ -337,7 +330,10 @@ impl State {
 
     /// Invalidates the registrations `hit` (each told once, then unregistered), and logs
     /// the commit for the runs in progress.
+    /// Also moves the sync clock forward: this is a commit.
     fn invalidate(&mut self, hit: impl IntoIterator<Item = u64>, entry: impl FnOnce() -> LogEntry) {
+        self.reported += 1;
+        self.clock = now_nanos().max(self.clock + 1);
         for id in hit {
             if let Some(entry) = self.remove(id) {
                 entry.listener.mark(entry.key);
@@ -369,8 +365,6 @@ impl Subscriptions {
     /// [`ForeignCommit::Unknown`]), and runs in progress will find their registration stale.
     pub(crate) fn foreign_commit(&self, commit: &ForeignCommit) {
         let mut state = self.lock();
-        state.reported += 1;
-        state.clock = now_nanos().max(state.clock + 1);
         let hit: Vec<u64> = match commit {
             ForeignCommit::Tables(tables) => {
                 let mut hit = HashSet::new();
@@ -397,20 +391,12 @@ fn tables_of(reads: &ReadSet) -> HashSet<Arc<str>> {
 }
 
 impl CommitObserver for Subscriptions {
-    fn begin(&self) -> u64 {
-        let mut state = self.lock();
-        state.next_ticket += 1;
-        state.next_ticket
-    }
-
-    fn end(&self, _ticket: u64, committed: Option<&[CommittedWrite]>) {
+    fn committed(&self, committed: Option<&[CommittedWrite]>) {
         let Some(writes) = committed else {
             return;
         };
         let indexes = |table: &str| -> Arc<TableIndexes> { self.schema.table(table) };
         let mut state = self.lock();
-        state.reported += 1;
-        state.clock = now_nanos().max(state.clock + 1);
         let mut hit = Vec::new();
         for write in writes {
             let candidates = state

@@ -5,6 +5,7 @@
 // of tests/http_support/app.rs. Exits non-zero on the first failed check.
 
 import assert from "node:assert/strict";
+import { check, checks, quiet } from "./check.mjs";
 import { ConvexHttpClient } from "convex/browser";
 import { anyApi } from "convex/server";
 import { ConvexError } from "convex/values";
@@ -23,19 +24,6 @@ const logger = {
 };
 const client = new ConvexHttpClient(url, { logger });
 const api = anyApi;
-let checks = 0;
-
-async function check(name, body) {
-  try {
-    await body();
-    checks += 1;
-    console.log(`ok   ${name}`);
-  } catch (error) {
-    console.error(`FAIL ${name}`);
-    console.error(error);
-    process.exit(1);
-  }
-}
 
 async function rejects(promise) {
   try {
@@ -222,4 +210,4 @@ await check("a body over the 8 MiB limit shows its 413 to fetch and ConvexHttpCl
   assert.equal(await client.query(api.app.add, { a: 1, b: 1 }), 2n);
 });
 
-console.log(`interop: ${checks} checks passed`);
+console.log(`interop: ${checks()} checks passed`);

@@ -4,6 +4,7 @@
 // comes back on the same port with the same data.
 
 import assert from "node:assert/strict";
+import { check, checks, quiet } from "./check.mjs";
 import { createInterface } from "node:readline";
 import { ConvexClient, ConvexHttpClient } from "convex/browser";
 import { anyApi } from "convex/server";
@@ -13,24 +14,7 @@ const url = process.env.CONVOKE_URL;
 const token = process.env.CONVOKE_TOKEN;
 assert.ok(url && token, "CONVOKE_URL and CONVOKE_TOKEN must be set");
 const api = anyApi;
-const quiet = { log: () => {}, warn: () => {}, error: () => {}, logVerbose: () => {} };
 const lines = createInterface({ input: process.stdin })[Symbol.asyncIterator]();
-let checks = 0;
-
-const timeout = (ms, what) =>
-  new Promise((_, reject) => setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms).unref());
-
-async function check(name, body) {
-  try {
-    await Promise.race([body(), timeout(30_000, name)]);
-    checks += 1;
-    console.log(`ok   ${name}`);
-  } catch (error) {
-    console.log(`FAIL ${name}`);
-    console.error(error);
-    process.exit(1);
-  }
-}
 
 const http = new ConvexHttpClient(url, { logger: quiet });
 const client = new ConvexClient(url, { webSocketConstructor: WebSocket, logger: quiet, unsavedChangesWarning: false });
@@ -72,5 +56,5 @@ await check("after the restart: mutations over the new socket resolve with their
 });
 
 await client.close();
-console.log(`${checks} checks passed`);
+console.log(`${checks()} checks passed`);
 process.exit(0);

@@ -7,6 +7,7 @@
 // numbers are those of shared/research/convex-sync-protocol.md §5.
 
 import assert from "node:assert/strict";
+import { check, checks, quiet } from "./check.mjs";
 import { ConvexClient, ConvexHttpClient } from "convex/browser";
 import { anyApi } from "convex/server";
 import { ConvexError } from "convex/values";
@@ -28,31 +29,6 @@ function tokenExpiringIn(seconds) {
 }
 assert.ok(url && token && badToken, "CONVOKE_URL, CONVOKE_TOKEN and CONVOKE_BAD_TOKEN must be set");
 const api = anyApi;
-let checks = 0;
-
-const quiet = { log: () => {}, warn: () => {}, error: () => {}, logVerbose: () => {} };
-
-async function check(name, body) {
-  try {
-    await withTimeout(body(), 20_000, name);
-    checks += 1;
-    console.log(`ok   ${name}`);
-  } catch (error) {
-    console.error(`FAIL ${name}`);
-    console.error(error);
-    process.exit(1);
-  }
-}
-
-function withTimeout(promise, ms, what) {
-  let timer;
-  return Promise.race([
-    promise.finally(() => clearTimeout(timer)),
-    new Promise((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms);
-    }),
-  ]);
-}
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -499,5 +475,5 @@ await check("raw: GET /api/<not a version>/sync is refused with 400", async () =
   assert.match(await response.text(), /InvalidVersion/);
 });
 
-console.log(`${checks} checks passed`);
+console.log(`${checks()} checks passed`);
 process.exit(0);

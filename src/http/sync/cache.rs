@@ -121,7 +121,7 @@ impl QueryCache {
             .entry(key.clone())
             .or_insert_with(|| {
                 Arc::new(Cached {
-                    listener: Listener::forwarding(),
+                    listener: Listener::new(),
                     result: Mutex::new(None),
                     registration: Mutex::new(None),
                     running: tokio::sync::Mutex::new(()),

@@ -438,9 +438,6 @@ impl Session {
                 tracing::debug!(target: "convoke::sync", event = %event.event_type, "client event");
                 Ok(())
             }
-            // A message type added to the protocol later.
-            #[allow(unreachable_patterns)]
-            _ => Err(End::Fatal("unsupported message".to_owned())),
         }
     }
 
@@ -467,7 +464,7 @@ impl Session {
                         )));
                     }
                     let path = wire::canonical_path(&add.udf_path);
-                    let args = self.query_args(&path, &add.args);
+                    let args = self.call_args(&path, ProcedureKind::Query, &add.args);
                     self.queries.insert(
                         add.query_id,
                         Query {
@@ -524,10 +521,6 @@ impl Session {
         } else {
             Ok(args)
         }
-    }
-
-    fn query_args(&self, path: &str, args: &[serde_json::Value]) -> Result<Value, String> {
-        self.call_args(path, ProcedureKind::Query, args)
     }
 
     fn runtime(&self) -> Runtime {
